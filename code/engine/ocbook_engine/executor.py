@@ -1,0 +1,217 @@
+"""A LocalStack Lambda runtime executor that runs each function environment as a local child process.
+
+Selected with ``LAMBDA_RUNTIME_EXECUTOR=local-process``. LocalStack's own
+``ExecutorEndpoint`` does the HTTP plumbing on its side; the child process
+(``ocbook_engine.lambda_runtime``) plays the runtime side. This module also
+enforces the function timeout, which the Go init would enforce in Docker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import Future, TimeoutError as FutureTimeout
+from pathlib import Path
+
+from localstack import config
+from localstack.services.lambda_.invocation.executor_endpoint import ExecutorEndpoint
+from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
+from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
+from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecutor
+from localstack.utils.net import get_free_tcp_port
+
+LOG = logging.getLogger(__name__)
+
+SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
+LOCALHOST = "127.0.0.1"
+STOP_GRACE_SECONDS = 2
+# Environment the child inherits from the engine; everything else comes from Lambda's own variables.
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+
+
+class UnsupportedRuntime(Exception):
+    """A function runtime the local-process executor cannot run."""
+
+
+def check_runtime(function_version: FunctionVersion) -> None:
+    """Refuse anything but the Python runtimes we support, with a message saying what to use."""
+    runtime = function_version.config.runtime
+    if runtime not in SUPPORTED_RUNTIMES:
+        raise UnsupportedRuntime(
+            f"InvalidParameterValueException: runtime '{runtime}' is not supported by the book's "
+            f"local-process Lambda executor; use one of {', '.join(SUPPORTED_RUNTIMES)} "
+            f"(or run LocalStack with Docker for other runtimes)")
+
+
+def layer_paths(function_version: FunctionVersion) -> list[str]:
+    """Folders each layer contributes to sys.path, in Lambda's order (site-packages before python/)."""
+    paths = []
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for layer in function_version.config.layers or []:
+        layer.code.prepare_for_execution()
+        root = Path(layer.code.get_unzipped_code_location())
+        for candidate in (root / "python" / "lib" / version / "site-packages", root / "python"):
+            if candidate.is_dir():
+                paths.append(str(candidate))
+    return paths
+
+
+def timeout_body(request_id: str, seconds: float) -> bytes:
+    """The error payload Lambda returns when a function times out."""
+    return json.dumps({
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {request_id} Error: Task timed out after {seconds:.2f} seconds",
+    }).encode()
+
+
+class LocalProcessExecutor(RuntimeExecutor):
+    """One execution environment = one child Python process on 127.0.0.1."""
+
+    def __init__(self, id: str, function_version: FunctionVersion) -> None:
+        super().__init__(id=id, function_version=function_version)
+        self.endpoint = ExecutorEndpoint(self.id, container_address=LOCALHOST)
+        self.process: subprocess.Popen | None = None
+        self.env_vars: dict[str, str] = {}
+        self.log_path = Path(tempfile.gettempdir()) / "lambda-env-logs" / f"{id}.log"
+
+    # lifecycle
+    def start(self, env_vars: dict[str, str]) -> None:
+        """Spawn the child and wait until it reports ready."""
+        self.env_vars = env_vars
+        self.endpoint.start()
+        self.spawn()
+        self.endpoint.wait_for_startup()
+
+    def spawn(self) -> None:
+        """Start the child process with the function's code and layers on its path."""
+        code_dir = str(self.function_version.config.code.get_unzipped_code_location())
+        port = get_free_tcp_port()
+        self.endpoint.container_port = port
+        engine_root = str(Path(__file__).resolve().parent.parent)
+        env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
+        env.update({k: str(v) for k, v in self.env_vars.items()})
+        env.update({
+            "LAMBDA_TASK_ROOT": code_dir,
+            "OCBOOK_SYS_PATH": os.pathsep.join([code_dir, *layer_paths(self.function_version)]),
+            "OCBOOK_INVOKE_PORT": str(port),
+            "OCBOOK_PARENT_PID": str(os.getpid()),
+            "PYTHONPATH": engine_root,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+        })
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ocbook_engine.lambda_runtime"],
+                cwd=code_dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        LOG.debug("Lambda environment %s started as pid %s on port %s", self.id, self.process.pid, port)
+
+    def kill(self) -> None:
+        """Stop the child and anything it started (its process group)."""
+        if not self.process or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(STOP_GRACE_SECONDS)
+        except ProcessLookupError:
+            pass
+
+    def stop(self) -> None:
+        """Stop the environment."""
+        self.kill()
+        try:
+            self.endpoint.shutdown()
+        except Exception as exc:  # already unregistered
+            LOG.debug("Endpoint shutdown for %s: %s", self.id, exc)
+        self.log_path.unlink(missing_ok=True)
+
+    def restart(self) -> None:
+        """Replace a killed child with a fresh one (a new sandbox after a timeout, as on AWS)."""
+        self.kill()
+        self.endpoint.startup_future = Future()
+        self.spawn()
+        self.endpoint.wait_for_startup()
+
+    # invocation
+    def invoke(self, payload: dict[str, str]) -> InvocationResult:
+        """Send one invocation; kill the child and report a timeout when it runs too long."""
+        if self.process is None or self.process.poll() is not None:
+            self.restart()
+        request_id = payload["invoke-id"]
+        timeout = float(self.function_version.config.timeout)
+        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.endpoint.invocation_future = Future()
+        self.endpoint.logs = None
+        self.endpoint._perform_invoke(
+            invocation_url=f"http://{LOCALHOST}:{self.endpoint.container_port}/invoke",
+            proxies={"http": "", "https": ""}, payload=payload)
+        try:
+            return self.endpoint.invocation_future.result(timeout=timeout)
+        except FutureTimeout:
+            self.kill()
+            return InvocationResult(request_id, timeout_body(request_id, timeout), is_error=True,
+                                    logs=self.timeout_logs(request_id, timeout, log_offset))
+
+    def timeout_logs(self, request_id: str, timeout: float, offset: int) -> str:
+        """What the function printed before it was killed, plus Lambda's timeout lines."""
+        printed = ""
+        if self.log_path.exists():
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                printed = log.read(1024 * 1024).decode(errors="replace")
+        return (f"{printed}\nEND RequestId: {request_id}\n"
+                f"REPORT RequestId: {request_id}\tDuration: {timeout * 1000:.2f} ms\tStatus: timeout\n"
+                f"{timeout_body(request_id, timeout).decode()}\n")
+
+    # addresses
+    def get_address(self) -> str:
+        return LOCALHOST
+
+    def get_endpoint_from_executor(self) -> str:
+        return LOCALHOST
+
+    def get_runtime_endpoint(self) -> str:
+        port = config.GATEWAY_LISTEN[0].port
+        return f"http://{LOCALHOST}:{port}{self.endpoint.get_endpoint_prefix()}"
+
+    def get_logs(self) -> str:
+        """The environment's own output (crashes before a handler ran show up here)."""
+        try:
+            return self.log_path.read_text(errors="replace")[-20000:]
+        except FileNotFoundError:
+            return ""
+
+    # versions
+    @classmethod
+    def prepare_version(cls, function_version: FunctionVersion) -> None:
+        """Check the runtime and unpack the code (the function goes to Failed with our message otherwise)."""
+        check_runtime(function_version)
+        if function_version.config.code:
+            function_version.config.code.prepare_for_execution()
+        layer_paths(function_version)
+
+    @classmethod
+    def cleanup_version(cls, function_version: FunctionVersion) -> None:
+        """Nothing to clean: LocalStack removes unpacked code itself."""
+
+    @classmethod
+    def validate_environment(cls) -> bool:
+        return Path(sys.executable).exists()
+
+
+class LocalProcessExecutorPlugin(RuntimeExecutorPlugin):
+    """Registers LocalProcessExecutor as LAMBDA_RUNTIME_EXECUTOR=local-process."""
+
+    name = "local-process"
+
+    def load(self, *args, **kwargs):
+        return LocalProcessExecutor
