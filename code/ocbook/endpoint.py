@@ -1,0 +1,70 @@
+"""Where LocalStack is: an explicit endpoint wins, then one already running, then the embedded engine."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from urllib.parse import urlparse
+
+from ocbook.paths import LAUNCHER
+
+DEFAULT = "http://127.0.0.1:4566"
+EXPLICIT_VARIABLES = ("AWS_ENDPOINT_URL", "LOCALSTACK_ENDPOINT")
+
+
+class EndpointError(RuntimeError):
+    """No usable LocalStack endpoint; the message says what to do."""
+
+
+def explicit() -> str | None:
+    """An endpoint named in the environment, if any."""
+    for variable in EXPLICIT_VARIABLES:
+        if os.environ.get(variable):
+            return os.environ[variable].rstrip("/")
+    return None
+
+
+def refuse_real_aws(url: str) -> None:
+    """Never talk to a real AWS account by accident."""
+    host = urlparse(url).hostname or ""
+    if host.endswith(("amazonaws.com", "amazonaws.com.cn", "api.aws")):
+        raise EndpointError(f"{url} is a real AWS endpoint; this book only runs against LocalStack. "
+                            "Unset AWS_ENDPOINT_URL or point it at a LocalStack.")
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """True if a LocalStack health document is served at url."""
+    try:
+        with urllib.request.urlopen(f"{url}/_localstack/health", timeout=timeout) as response:
+            return "services" in json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def start_embedded() -> None:
+    """Start the book's embedded LocalStack (idempotent)."""
+    result = subprocess.run([sys.executable, str(LAUNCHER), "start"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise EndpointError(f"LocalStack is not reachable at {DEFAULT} and the embedded engine did not start:\n"
+                            f"{result.stderr.strip() or result.stdout.strip()}\n"
+                            "Start it by hand with `make engine-start` to see more, or set AWS_ENDPOINT_URL.")
+
+
+@functools.cache
+def endpoint() -> str:
+    """The LocalStack endpoint every client uses (cached for the process)."""
+    url = explicit()
+    if url:
+        refuse_real_aws(url)
+        if not answers(url):
+            raise EndpointError(f"LocalStack is not reachable at {url} (from AWS_ENDPOINT_URL/LOCALSTACK_ENDPOINT); "
+                                "start it, or unset the variable to use the book's embedded engine.")
+        return url
+    if not answers(DEFAULT):
+        start_embedded()
+    return DEFAULT

@@ -1,0 +1,78 @@
+"""Make what the engine returns readable and stable: plain values, normalised ids, tidy tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal
+from typing import Any, Iterable
+
+import pandas as pd
+from boto3.dynamodb.types import TypeDeserializer
+
+_DESERIALIZER = TypeDeserializer()
+
+# Order matters: ARNs first (they contain account ids and uuids), then the loose forms.
+PATTERNS = [
+    (re.compile(r"arn:aws:[a-z0-9-]+:[a-z0-9-]*:\d{12}:[^\s\"',]+"), lambda m: arn_label(m.group(0))),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), lambda m: "<uuid>"),
+    (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?"), lambda m: "<time>"),
+    (re.compile(r"\b\d{12}\b"), lambda m: "<account>"),
+]
+# Unique-name suffixes made by Deployment.name(): "-" followed by 6 lowercase hex characters at the end.
+SUFFIX = re.compile(r"-[0-9a-f]{6}\b")
+
+
+def arn_label(arn: str) -> str:
+    """A short stable form of an ARN: service:resource, without account, region and unique suffixes."""
+    parts = arn.split(":", 5)
+    resource = SUFFIX.sub("", parts[5]) if len(parts) > 5 else arn
+    resource = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<uuid>", resource)
+    return f"arn:{parts[2]}:{resource}"
+
+
+def normalise(value: Any) -> Any:
+    """Replace ARNs, uuids, timestamps, account ids and unique suffixes so output is stable between runs."""
+    if isinstance(value, dict):
+        return {key: normalise(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [normalise(item) for item in value]
+    if isinstance(value, (dt.datetime, dt.date)):
+        return "<time>"
+    if isinstance(value, str):
+        for pattern, replace in PATTERNS:
+            value = pattern.sub(replace, value)
+        return SUFFIX.sub("", value)
+    return value
+
+
+def plain(item: dict) -> dict:
+    """A DynamoDB item in attribute-value form as plain Python values (Decimals become int/float)."""
+    return {key: _number(_DESERIALIZER.deserialize(value)) for key, value in item.items()}
+
+
+def _number(value: Any) -> Any:
+    """Turn Decimals (also nested) into int or float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _number(item) for key, item in value.items()}
+    if isinstance(value, (list, set)):
+        return [_number(item) for item in value]
+    return value
+
+
+def table(rows: Iterable[dict], columns: list[str] | None = None, sort: str | list[str] | None = None) -> pd.DataFrame:
+    """A tidy DataFrame from dicts, optionally restricted to columns and sorted."""
+    frame = pd.DataFrame(list(rows))
+    if columns:
+        frame = frame.reindex(columns=columns)
+    if sort is not None and not frame.empty:
+        frame = frame.sort_values(sort).reset_index(drop=True)
+    return frame
+
+
+def pretty(value: Any) -> str:
+    """Indented JSON of a normalised value, for printing in a chapter."""
+    return json.dumps(normalise(value), indent=2, sort_keys=True, default=str)

@@ -1,0 +1,54 @@
+"""Record the outputs of chapter cells tagged nbval-check-output into tests/expected/<chapter>.json.
+
+Run with `make expected` (it needs a LocalStack), then review the diff before committing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from conftest import CHECK_TAG, EXPECTED, cell_key  # noqa: E402
+
+import jupytext  # noqa: E402
+
+
+def record(path: Path) -> int:
+    """Execute one chapter and store its checked cells' outputs; returns how many were recorded."""
+    notebook = jupytext.read(path)
+    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    recorded = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", []):
+            recorded[cell_key(cell.source)] = [strip(output) for output in cell.outputs]
+    target = EXPECTED / f"{path.stem}.json"
+    if recorded:
+        target.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+    elif target.exists():
+        target.unlink()
+    return len(recorded)
+
+
+def strip(output: dict) -> dict:
+    """An output without the parts nbval does not compare."""
+    output = dict(output)
+    output.pop("execution_count", None)
+    output.pop("metadata", None) if output.get("output_type") == "stream" else None
+    return output
+
+
+def main() -> None:
+    """Record every chapter (or those named on the command line)."""
+    EXPECTED.mkdir(parents=True, exist_ok=True)
+    chapters = [Path(a) for a in sys.argv[1:]] or sorted((ROOT / "chapters").glob("[0-9][0-9]_*.md"))
+    for chapter in chapters:
+        print(f"{chapter.name}: {record(chapter)} cell(s) recorded")
+
+
+if __name__ == "__main__":
+    main()
