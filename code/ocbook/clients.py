@@ -13,7 +13,8 @@ from ocbook.endpoint import endpoint
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 # One attempt per call: a silent SDK retry could invoke a function twice and spoil what a chapter counts.
-CONFIG = Config(retries={"total_max_attempts": 1}, read_timeout=120, connect_timeout=5)
+# No host prefixes ("sync-127.0.0.1" for StartSyncExecution cannot resolve).
+CONFIG = Config(retries={"total_max_attempts": 1}, read_timeout=120, connect_timeout=5, inject_host_prefix=False)
 
 
 @functools.cache

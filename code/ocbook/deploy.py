@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -45,6 +46,7 @@ class Deployment:
         self.undo: list[tuple[str, Callable[[], Any]]] = []
         self.created: list[tuple[str, str]] = []
         self._role: str | None = None
+        self._kinds: dict[str, int] = {}
         atexit.register(self.teardown)
 
     def __enter__(self) -> "Deployment":
@@ -58,8 +60,10 @@ class Deployment:
 
     # ------------------------------------------------------------ bookkeeping
     def name(self, kind: str, limit: int = 64) -> str:
-        """A unique resource name: <prefix>-<kind>-<uid> (the uid last, so show.normalise can drop it)."""
-        head = f"{self.prefix}-{kind}"[: limit - len(self.uid) - 1]
+        """A unique name: <prefix>-<kind>[-<n>]-<uid>; n counts repeats of a kind, the uid comes last."""
+        self._kinds[kind] = count = self._kinds.get(kind, 0) + 1
+        label = kind if count == 1 else f"{kind}-{count}"
+        head = f"{self.prefix}-{label}"[: limit - len(self.uid) - 1]
         return f"{head}-{self.uid}"
 
     def on_teardown(self, label: str, action: Callable[[], Any]) -> None:
@@ -185,7 +189,7 @@ class Deployment:
     def bucket(self, kind: str = "bucket") -> str:
         """An S3 bucket (emptied before it is deleted)."""
         s3 = client("s3")
-        name = self.name(kind, 63).lower()
+        name = re.sub(r"[^a-z0-9.-]", "-", self.name(kind, 63).lower())  # S3's naming rules
         s3.create_bucket(Bucket=name)
 
         def remove():

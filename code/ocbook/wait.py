@@ -26,6 +26,19 @@ def poll(check: Callable[[], Any], timeout: float = 30, interval: float = 0.1, w
         time.sleep(interval)
 
 
+def until(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 30, interval: float = 0.1,
+          what: str = "condition") -> Any:
+    """Call fetch() until ok(value) holds; return that value, or raise WaitTimeout."""
+    box: list[Any] = []
+
+    def check():
+        box[:] = [fetch()]
+        return ok(box[0])
+
+    poll(check, timeout, interval, what)
+    return box[0]
+
+
 def messages(queue_url: str, count: int, timeout: float = 30, delete: bool = True) -> list[dict]:
     """Receive exactly `count` messages (bodies parsed from JSON when they are JSON); delete them by default."""
     sqs = client("sqs")

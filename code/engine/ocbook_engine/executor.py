@@ -37,15 +37,18 @@ INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "R
 class UnsupportedRuntime(Exception):
     """A function runtime the local-process executor cannot run."""
 
+    @staticmethod
+    def message(runtime: str | None) -> str:
+        """What to tell the person who asked for the runtime."""
+        return (f"runtime '{runtime}' is not supported by the book's local-process Lambda executor; use one of "
+                f"{', '.join(SUPPORTED_RUNTIMES)} (or run LocalStack with Docker for other runtimes)")
+
 
 def check_runtime(function_version: FunctionVersion) -> None:
-    """Refuse anything but the Python runtimes we support, with a message saying what to use."""
+    """Refuse anything but the Python runtimes we support (the provider already refuses them at create time)."""
     runtime = function_version.config.runtime
     if runtime not in SUPPORTED_RUNTIMES:
-        raise UnsupportedRuntime(
-            f"InvalidParameterValueException: runtime '{runtime}' is not supported by the book's "
-            f"local-process Lambda executor; use one of {', '.join(SUPPORTED_RUNTIMES)} "
-            f"(or run LocalStack with Docker for other runtimes)")
+        raise UnsupportedRuntime("InvalidParameterValueException: " + UnsupportedRuntime.message(runtime))
 
 
 def layer_paths(function_version: FunctionVersion) -> list[str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 ENGINE_SRC = Path(__file__).resolve().parents[1]
 REPO = ENGINE_SRC.parents[1]
 HOME = Path(os.environ.get("OCBOOK_ENGINE_HOME", REPO / ".engine"))
-VENV = HOME / "venv"
+VENV = Path(os.environ.get("OCBOOK_ENGINE_VENV", HOME / "venv"))
 LOG_FILE = HOME / "logs" / "localstack.log"
 PID_FILE = HOME / "localstack.pid"
 STAMP = VENV / ".ocbook-stamp"
@@ -79,12 +79,9 @@ def find_python313() -> str:
         "  (e.g. the Docker image) on localhost:4566 or set AWS_ENDPOINT_URL: the book then uses it.")
 
 
-def install_fingerprint() -> str:
-    """A hash of what the venv is built from; a change rebuilds it."""
-    digest = hashlib.sha256()
-    for name in ("requirements.txt", "pyproject.toml"):
-        digest.update((ENGINE_SRC / name).read_bytes())
-    return digest.hexdigest()
+def fingerprint(name: str) -> str:
+    """A hash of one file the venv is built from."""
+    return hashlib.sha256((ENGINE_SRC / name).read_bytes()).hexdigest()
 
 
 def venv_python() -> Path:
@@ -100,21 +97,34 @@ def run_logged(cmd: list[str], what: str, env: dict | None = None) -> None:
         raise EngineError(f"{what} failed (exit {result.returncode}):\n{tail}")
 
 
+def read_stamps() -> dict:
+    """What the venv was built from (empty if there is no usable venv)."""
+    try:
+        stamps = json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return {}
+    return stamps if isinstance(stamps, dict) and venv_python().exists() else {}
+
+
 def setup() -> None:
-    """Create or refresh the engine venv and pre-install kinesis-local (npm)."""
-    if venv_python().exists() and STAMP.exists() and STAMP.read_text() == install_fingerprint():
-        return
-    python = find_python313()
-    say(f"creating the engine venv in {VENV} with {python} (first use only)")
-    if VENV.exists():
-        shutil.rmtree(VENV)
-    run_logged([python, "-m", "venv", str(VENV)], "creating the engine venv")
+    """Create the engine venv from the pinned requirements, (re)install our plugins, pre-install kinesis-local."""
+    stamps = read_stamps()
     pip = [str(venv_python()), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    run_logged(pip + ["-r", str(ENGINE_SRC / "requirements.txt")], "installing localstack-core")
-    run_logged(pip + ["--no-deps", "-e", str(ENGINE_SRC)], "installing the book's engine plugins")
-    install_kinesis_local()
-    STAMP.write_text(install_fingerprint())
-    say("engine venv ready")
+    if stamps.get("requirements.txt") != fingerprint("requirements.txt"):
+        python = find_python313()
+        say(f"creating the engine venv in {VENV} with {python} (first use only)")
+        if VENV.exists():
+            shutil.rmtree(VENV)
+        run_logged([python, "-m", "venv", str(VENV)], "creating the engine venv")
+        run_logged(pip + ["-r", str(ENGINE_SRC / "requirements.txt")], "installing localstack-core")
+        install_kinesis_local()
+        stamps = {"requirements.txt": fingerprint("requirements.txt")}
+        STAMP.write_text(json.dumps(stamps))
+    if stamps.get("pyproject.toml") != fingerprint("pyproject.toml"):
+        run_logged(pip + ["--no-deps", "-e", str(ENGINE_SRC)], "installing the book's engine plugins")
+        stamps["pyproject.toml"] = fingerprint("pyproject.toml")
+        STAMP.write_text(json.dumps(stamps))
+        say("engine venv ready")
 
 
 def install_kinesis_local() -> None:
@@ -149,6 +159,7 @@ def engine_env() -> dict[str, str]:
         "PROVIDER_OVERRIDE_DYNAMODB": "moto",
         "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "moto",
         "PROVIDER_OVERRIDE_S3": "local-tmp",
+        "PROVIDER_OVERRIDE_LAMBDA": "local-process",
         "LAMBDA_RETRY_BASE_DELAY": os.environ.get("LAMBDA_RETRY_BASE_DELAY", DEFAULT_RETRY_BASE_DELAY),
         "LAMBDA_KEEPALIVE_MS": os.environ.get("LAMBDA_KEEPALIVE_MS", DEFAULT_KEEPALIVE_MS),
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -239,15 +250,17 @@ def wait_ready(process: subprocess.Popen, began: float) -> None:
 
 
 def engine_processes() -> list[int]:
-    """Pids of leftover processes that belong to this engine (Lambda children, kinesis-local)."""
-    marker = str(HOME)
+    """Pids of processes of this engine: command line under its home, or running inside its temp folder
+    (function environments run with their unpacked code there as working directory)."""
+    home, temp = str(HOME), str(HOME / "tmp")
     pids = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if int(entry.name) not in (os.getpid(), os.getppid()) and marker in cmdline:
+        if int(entry.name) not in (os.getpid(), os.getppid()) and (home in cmdline or cwd.startswith(temp)):
             pids.append(int(entry.name))
     return pids
 
