@@ -9,7 +9,7 @@ PORT ?= 8000
 N ?= 01
 
 .PHONY: book test setup engine-setup engine-start engine-stop engine-status engine-logs bench \
-        serve clean chapter unit conformance notebooks site site-check expected
+        serve clean chapter chapter-memory unit conformance notebooks site site-check expected
 
 book: setup
 	$(WITH_ENGINE) $(VENV)/bin/jupyter-book build . -W -n --keep-going
@@ -55,6 +55,8 @@ notebooks: setup
 	$(WITH_ENGINE) $(PY) -m pytest chapters -p no:cacheprovider
 chapter: setup
 	$(WITH_ENGINE) $(PY) -m pytest chapters -p no:cacheprovider -k "$(N)"
+chapter-memory: engine-start
+	$(LAUNCH) peak -- $(PY) -m pytest chapters -q -p no:cacheprovider -k "$(N)"
 expected: setup
 	$(WITH_ENGINE) $(PY) tests/record_expected.py
 

@@ -7,7 +7,7 @@ Import it under a short name in a chapter: ``import ocbook as ob``; then
 from ocbook import diagrams, package, show, stepfunctions, wait
 from ocbook.clients import ACCOUNT, REGION, client
 from ocbook.deploy import Deployment
-from ocbook.endpoint import endpoint
+from ocbook.endpoints import endpoint
 
 __all__ = ["ACCOUNT", "REGION", "Deployment", "client", "diagrams", "endpoint", "package", "show",
            "stepfunctions", "wait"]

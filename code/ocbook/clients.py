@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 from botocore.config import Config
 from localstack_client.session import Session
 
-from ocbook.endpoint import endpoint
+from ocbook.endpoints import endpoint
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from ocbook import package
 from ocbook.clients import ACCOUNT, REGION, client
-from ocbook.endpoint import endpoint
+from ocbook.endpoints import endpoint
 from ocbook.wait import poll
 
 LOG = logging.getLogger("ocbook.deploy")

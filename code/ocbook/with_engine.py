@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from ocbook.endpoint import DEFAULT, EndpointError, answers, endpoint, explicit, start_embedded
+from ocbook.endpoints import DEFAULT, EndpointError, answers, endpoint, explicit, start_embedded
 from ocbook.paths import LAUNCHER
 
 

@@ -64,7 +64,7 @@ def test_start_is_idempotent_and_stop_leaves_nothing(engine_env):
         again = launch(engine_env, "start")
         assert again.returncode == 0 and "already running" in again.stdout
         status = launch(engine_env, "status")
-        assert status.returncode == 0 and "MB RSS" in status.stdout
+        assert status.returncode == 0 and "MB RSS" in status.stdout and "MB PSS" in status.stdout
     finally:
         stopped = launch(engine_env, "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout

@@ -1,9 +1,11 @@
 """A LocalStack Lambda runtime executor that runs each function environment as a local child process.
 
-Selected with ``LAMBDA_RUNTIME_EXECUTOR=local-process``. LocalStack's own
-``ExecutorEndpoint`` does the HTTP plumbing on its side; the child process
-(``ocbook_engine.lambda_runtime``) plays the runtime side. This module also
-enforces the function timeout, which the Go init would enforce in Docker.
+Selected with ``LAMBDA_RUNTIME_EXECUTOR=local-process``. The child process
+(``ocbook_engine.lambda_runtime``) plays the runtime side: it reports ready
+through LocalStack's ``ExecutorEndpoint``, then answers each ``POST /invoke``
+with the outcome and logs in the same HTTP exchange. This module also enforces
+the function timeout, which the Go init would enforce in Docker, and reports
+a child that dies mid-invocation the way Lambda does (``Runtime.ExitError``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import Future, TimeoutError as FutureTimeout
+from concurrent.futures import Future
 from pathlib import Path
 
+import requests
 from localstack import config
 from localstack.services.lambda_.invocation.executor_endpoint import ExecutorEndpoint
 from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
@@ -79,6 +82,8 @@ class LocalProcessExecutor(RuntimeExecutor):
         super().__init__(id=id, function_version=function_version)
         self.endpoint = ExecutorEndpoint(self.id, container_address=LOCALHOST)
         self.process: subprocess.Popen | None = None
+        self.session = requests.Session()
+        self.session.trust_env = False  # never through a proxy
         self.env_vars: dict[str, str] = {}
         self.log_path = Path(tempfile.gettempdir()) / "lambda-env-logs" / f"{id}.log"
 
@@ -117,6 +122,7 @@ class LocalProcessExecutor(RuntimeExecutor):
 
     def kill(self) -> None:
         """Stop the child and anything it started (its process group)."""
+        self.session.close()
         if not self.process or self.process.poll() is not None:
             return
         try:
@@ -146,34 +152,42 @@ class LocalProcessExecutor(RuntimeExecutor):
 
     # invocation
     def invoke(self, payload: dict[str, str]) -> InvocationResult:
-        """Send one invocation; kill the child and report a timeout when it runs too long."""
+        """Send one invocation and wait for its answer; kill the child when it runs past the timeout."""
         if self.process is None or self.process.poll() is not None:
             self.restart()
         request_id = payload["invoke-id"]
         timeout = float(self.function_version.config.timeout)
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self.endpoint.invocation_future = Future()
-        self.endpoint.logs = None
-        self.endpoint._perform_invoke(
-            invocation_url=f"http://{LOCALHOST}:{self.endpoint.container_port}/invoke",
-            proxies={"http": "", "https": ""}, payload=payload)
+        url = f"http://{LOCALHOST}:{self.endpoint.container_port}/invoke"
         try:
-            return self.endpoint.invocation_future.result(timeout=timeout)
-        except FutureTimeout:
+            answer = self.session.post(url, json=payload, timeout=(5, timeout)).json()
+        except requests.exceptions.ReadTimeout:
             self.kill()
             return InvocationResult(request_id, timeout_body(request_id, timeout), is_error=True,
-                                    logs=self.timeout_logs(request_id, timeout, log_offset))
+                                    logs=self.printed_since(log_offset) + self.end_lines(request_id, timeout, "timeout"))
+        except (requests.exceptions.ConnectionError, ValueError):
+            code = self.process.wait(STOP_GRACE_SECONDS) if self.process else None
+            body = json.dumps({"errorType": "Runtime.ExitError",
+                               "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                                               f"exit status {code}"}).encode()
+            return InvocationResult(request_id, body, is_error=True,
+                                    logs=self.printed_since(log_offset) + self.end_lines(request_id, 0, "error"))
+        return InvocationResult(request_id, answer["body"].encode(), is_error=answer["outcome"] == "error",
+                                logs=answer["logs"])
 
-    def timeout_logs(self, request_id: str, timeout: float, offset: int) -> str:
-        """What the function printed before it was killed, plus Lambda's timeout lines."""
-        printed = ""
-        if self.log_path.exists():
-            with open(self.log_path, "rb") as log:
-                log.seek(offset)
-                printed = log.read(1024 * 1024).decode(errors="replace")
-        return (f"{printed}\nEND RequestId: {request_id}\n"
-                f"REPORT RequestId: {request_id}\tDuration: {timeout * 1000:.2f} ms\tStatus: timeout\n"
-                f"{timeout_body(request_id, timeout).decode()}\n")
+    def printed_since(self, offset: int) -> str:
+        """What the environment printed since an offset of its log (the child mirrors its output there)."""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return log.read(1024 * 1024).decode(errors="replace")
+
+    @staticmethod
+    def end_lines(request_id: str, seconds: float, status: str) -> str:
+        """The END and REPORT lines Lambda writes for an invocation that did not return."""
+        return (f"\nEND RequestId: {request_id}\n"
+                f"REPORT RequestId: {request_id}\tDuration: {seconds * 1000:.2f} ms\tStatus: {status}\n")
 
     # addresses
     def get_address(self) -> str:

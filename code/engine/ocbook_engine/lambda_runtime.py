@@ -1,26 +1,31 @@
 """The Lambda runtime inside one function environment (a child process of the engine).
 
 It plays the part that LocalStack's Go "runtime init" plays inside a Docker
-container: it loads the handler, takes invocations on ``POST /invoke`` and
-reports back to LocalStack's executor endpoint (``/status/<id>/ready``,
-``/invocations/<id>/logs``, ``/invocations/<id>/response`` or ``/error``).
+container: it loads the handler, reports ``/status/<id>/ready`` to LocalStack's
+executor endpoint, and takes invocations on ``POST /invoke``. Unlike the Go
+init, which reports each outcome with two more callbacks through LocalStack's
+gateway (``/invocations/<id>/logs`` then ``/response`` or ``/error``), it
+answers the ``/invoke`` request itself with ``{"outcome", "body", "logs"}``:
+one round trip instead of three (measured: warm invoke 44 ms -> see bench).
 Stdlib only, so it runs on any interpreter; the executor starts it as
 ``python -m ocbook_engine.lambda_runtime``.
 """
 
 from __future__ import annotations
 
+import http.client
 import importlib
 import io
 import json
 import logging
 import os
 import queue
+import socket
 import sys
 import threading
 import time
 import traceback
-import urllib.request
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOG_LIMIT_BYTES = 1024 * 1024
@@ -79,6 +84,46 @@ class LambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before the function times out."""
         return max(0, int((self._deadline - time.time()) * 1000))
+
+
+class Poster:
+    """POSTs to one base URL over a kept-alive connection with TCP_NODELAY.
+
+    Without NODELAY each POST waits ~40 ms: http.client writes headers and body
+    separately, and Nagle's algorithm meets the server's delayed ACK.
+    """
+
+    def __init__(self, base_url: str):
+        parsed = urllib.parse.urlsplit(base_url)
+        self.host, self.port, self.prefix = parsed.hostname, parsed.port or 80, parsed.path.rstrip("/")
+        self.connection: http.client.HTTPConnection | None = None
+
+    def connect(self) -> http.client.HTTPConnection:
+        """A fresh connection with NODELAY set."""
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        connection.connect()
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection
+
+    def post(self, path: str, body: bytes) -> None:
+        """POST body as JSON; reconnect once if the kept-alive connection was closed."""
+        for attempt in (1, 2):
+            if self.connection is None:
+                self.connection = self.connect()
+            try:
+                self.connection.request("POST", self.prefix + path, body=body,
+                                        headers={"Content-Type": "application/json"})
+                response = self.connection.getresponse()
+                response.read()
+                if response.getheader("connection", "").lower() == "close":
+                    self.connection.close()
+                    self.connection = None
+                return
+            except (http.client.HTTPException, OSError):
+                self.connection.close()
+                self.connection = None
+                if attempt == 2:
+                    raise
 
 
 class RequestIdFilter(logging.Filter):
@@ -158,13 +203,11 @@ class Runtime:
         self.handler = None
         self.init_error: dict | None = None
         self.real_stdout = sys.stdout
+        self.poster = Poster(self.endpoint)
 
     def post(self, path: str, body: bytes) -> None:
         """POST to LocalStack's executor endpoint."""
-        request = urllib.request.Request(self.endpoint + path, data=body, method="POST")
-        request.add_header("Content-Type", "application/json")
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        opener.open(request, timeout=30).read()
+        self.poster.post(path, body)
 
     def setup_logging(self) -> None:
         """Route the root logger to stdout in the AWS format (its level stays WARNING, as on AWS)."""
@@ -184,8 +227,8 @@ class Runtime:
             sys.stdout, sys.stderr = self.real_stdout, sys.__stderr__
         self.init_logs = buffer.getvalue()
 
-    def run_one(self, job: dict) -> None:
-        """Run one invocation and report its logs and outcome."""
+    def run_one(self, job: dict) -> dict:
+        """Run one invocation; return its outcome ('response' or 'error'), body and logs."""
         rid = job["invoke-id"]
         self.request_filter.request_id = rid
         os.environ["_X_AMZN_TRACE_ID"] = job.get("trace-id") or ""
@@ -196,16 +239,15 @@ class Runtime:
         started = time.time()
         sys.stdout = sys.stderr = buffer
         try:
-            path, body = self.outcome(job, started)
+            outcome, body = self.outcome(job, started)
         finally:
             sys.stdout, sys.stderr = self.real_stdout, sys.__stderr__
         elapsed_ms = (time.time() - started) * 1000
-        used = peak_memory_mb()
         buffer.write(f"END RequestId: {rid}\n")
         buffer.write(REPORT_FORMAT.format(rid=rid, ms=elapsed_ms, billed=int(elapsed_ms) + 1,
-                                          mem=self.memory, used=used) + "\n")
-        self.post(f"/invocations/{rid}/logs", json.dumps({"logs": buffer.getvalue()}).encode())
-        self.post(f"/invocations/{rid}/{path}", body)
+                                          mem=self.memory, used=peak_memory_mb()) + "\n")
+        buffer.flush()
+        return {"outcome": outcome, "body": body.decode(), "logs": buffer.getvalue()}
 
     def outcome(self, job: dict, started: float) -> tuple[str, bytes]:
         """Call the handler; return ('response' | 'error', body)."""
@@ -231,17 +273,23 @@ class Runtime:
             return "error", json.dumps(body).encode()
 
     def serve(self, port: int) -> None:
-        """Accept invocations on 127.0.0.1:port and run them in this thread, one at a time."""
+        """Accept invocations on 127.0.0.1:port; run them in this (main) thread, one at a time."""
         runtime = self
 
         class InvokeHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: the executor reuses its connection
+            disable_nagle_algorithm = True  # headers and body are separate writes
+
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
-                job = json.loads(self.rfile.read(length))
-                runtime.invocations.put(job)
+                done: queue.Queue = queue.Queue(maxsize=1)
+                runtime.invocations.put((json.loads(self.rfile.read(length)), done))
+                answer = json.dumps(done.get()).encode()
                 self.send_response(200)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *args):
                 pass
@@ -250,7 +298,8 @@ class Runtime:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.post(f"/status/{self.runtime_id}/ready", b"{}")
         while True:
-            self.run_one(self.invocations.get())
+            job, done = self.invocations.get()
+            done.put(self.run_one(job))
 
 
 class StdoutHandler(logging.Handler):

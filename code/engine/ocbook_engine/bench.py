@@ -1,0 +1,140 @@
+"""Benchmark of the embedded engine: start-up, Lambda invokes, first DynamoDB call, a 3-step state machine, memory.
+
+    python code/engine/ocbook_engine/launcher.py bench [--rounds N] [--functions N]
+
+Starts its own engine on a spare port with a temporary home (the shared venv),
+so a running engine is not disturbed, and prints one line per figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+LAUNCHER = Path(__file__).with_name("launcher.py")
+PROBE = Path(__file__).resolve().parents[2] / "functions" / "probe"
+ROLE = "arn:aws:iam::000000000000:role/bench"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def probe_zip() -> bytes:
+    """The probe handlers as a deployment package."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in PROBE.glob("*.py"):
+            archive.write(path, f"probe/{path.name}")
+    return buffer.getvalue()
+
+
+def timed(action) -> float:
+    """Milliseconds one call takes."""
+    started = time.perf_counter()
+    action()
+    return (time.perf_counter() - started) * 1000
+
+
+def report(name: str, value: float, unit: str, target: str = "") -> None:
+    """Print one figure."""
+    print(f"{name:<44} {value:>9.1f} {unit:<3} {target}", flush=True)
+
+
+def run(rounds: int, functions: int) -> None:
+    """Start an engine, measure, stop it."""
+    home = tempfile.mkdtemp(prefix="ocbook-bench-")
+    port = free_port()
+    env = dict(os.environ, OCBOOK_ENGINE_HOME=home, OCBOOK_ENGINE_PORT=str(port),
+               OCBOOK_ENGINE_VENV=str(Path(sys.executable).parents[1]))
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"engine: localstack-core 2026.3.0 + ocbook-engine plugins on 127.0.0.1:{port}\n")
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, str(LAUNCHER), "start"], env=env, capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(result.stderr)
+    report("cold start to ready (launcher start)", (time.perf_counter() - started) * 1000, "ms", "target < 3000")
+    try:
+        measure(port, rounds, functions, int(Path(home, "localstack.pid").read_text()))
+    finally:
+        subprocess.run([sys.executable, str(LAUNCHER), "stop"], env=env, capture_output=True)
+
+
+def measure(port: int, rounds: int, functions: int, pid: int) -> None:
+    """The figures, against a running engine."""
+    sys.path.insert(0, str(LAUNCHER.parent.parent))
+    from ocbook_engine.launcher import tree_memory_mb
+
+    def client(service):
+        return boto3.client(service, endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test",
+                            config=Config(retries={"total_max_attempts": 1}))
+
+    lam, ddb, sfn = client("lambda"), client("dynamodb"), client("stepfunctions")
+    report("engine RSS after start", tree_memory_mb(pid)[0], "MB")
+    code = probe_zip()
+    lam.create_function(FunctionName="bench", Runtime="python3.12", Handler="probe.handlers.echo", Role=ROLE,
+                        Code={"ZipFile": code})
+    lam.get_waiter("function_active_v2").wait(FunctionName="bench")
+    report("first Lambda invoke (new environment)", timed(lambda: lam.invoke(FunctionName="bench", Payload=b"{}")), "ms")
+    warm = [timed(lambda: lam.invoke(FunctionName="bench", Payload=b"{}")) for _ in range(rounds)]
+    report(f"warm Lambda invoke, median of {rounds}", statistics.median(warm), "ms", "target < 30")
+    report(f"warm Lambda invoke, p95 of {rounds}", sorted(warm)[int(0.95 * (len(warm) - 1))], "ms")
+    first_ddb = timed(lambda: ddb.create_table(
+        TableName="bench", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}]))
+    report("first DynamoDB call (CreateTable)", first_ddb, "ms")
+    report("DynamoDB PutItem, median of 20", statistics.median(
+        timed(lambda n=n: ddb.put_item(TableName="bench", Item={"pk": {"S": str(n)}})) for n in range(20)), "ms")
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "OutputPath": "$.Payload",
+            "Parameters": {"FunctionName": "bench", "Payload.$": "$"}}
+    definition = {"StartAt": "One", "States": {"One": {**task, "Next": "Two"}, "Two": {**task, "Next": "Three"},
+                                               "Three": {**task, "End": True}}}
+    machine = sfn.create_state_machine(name="bench", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+
+    def three_steps():
+        arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            time.sleep(0.01)
+
+    runs = [timed(three_steps) for _ in range(max(3, rounds // 10))]
+    report("3-step state machine end to end, median", statistics.median(runs), "ms")
+    for n in range(functions):
+        lam.create_function(FunctionName=f"bench{n}", Runtime="python3.12", Handler="probe.handlers.echo", Role=ROLE,
+                            Code={"ZipFile": code})
+    for n in range(functions):
+        lam.get_waiter("function_active_v2").wait(FunctionName=f"bench{n}")
+        lam.invoke(FunctionName=f"bench{n}", Payload=b"{}")
+    rss, pss = tree_memory_mb(pid)
+    report(f"stress: tree RSS, {functions + 1} warm boto3 functions", rss, "MB", "(chapters: `make chapter-memory`)")
+    report(f"stress: tree PSS, {functions + 1} warm boto3 functions", pss, "MB", "(shared pages counted once)")
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=50, help="warm invokes to time")
+    parser.add_argument("--functions", type=int, default=8, help="functions kept warm for the memory figure")
+    args = parser.parse_args()
+    run(args.rounds, args.functions)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Figures from ASL definitions."""
+
+from ocbook import diagrams
+from orderflow.definition import order_flow
+
+
+def test_state_machine_has_every_state_and_the_catch_edges():
+    source = diagrams.state_machine(order_flow("arn:a", "arn:b", "arn:c")).source
+    for state in ("ReserveStock", "TakePayment", "Ship", "OrderShipped", "OrderFailed"):
+        assert f"{state}\\n«" in source or f"{state}\n«" in source
+    assert source.count("catch States.ALL") == 3
+
+
+def test_taken_states_are_highlighted():
+    source = diagrams.state_machine(order_flow("a", "b", "c"), taken=["ReserveStock"]).source
+    statement = source[source.index("\tReserveStock ["):]
+    assert diagrams.TAKEN in statement[: statement.index("]")]
+    other = source[source.index("\tShip ["):]
+    assert diagrams.TAKEN not in other[: other.index("]")]
+
+
+def test_parallel_and_map_become_clusters_and_colons_are_safe():
+    asl = {"StartAt": "P:1", "States": {
+        "P:1": {"Type": "Parallel", "Next": "M", "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}]},
+        "M": {"Type": "Map", "End": True, "ItemProcessor": {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}}}}}
+    graph = diagrams.state_machine(asl)
+    assert "cluster_P_1_0" in graph.source and "cluster_M_0" in graph.source
+    assert graph.pipe(format="svg").startswith(b"<?xml") or b"<svg" in graph.pipe(format="svg")

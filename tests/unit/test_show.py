@@ -1,0 +1,24 @@
+"""Normalising what the engine returns."""
+
+from decimal import Decimal
+
+from ocbook import show
+
+
+def test_arns_uuids_times_and_suffixes_are_normalised():
+    raw = {"arn": "arn:aws:lambda:us-east-1:000000000000:function:ch01-pay-a1b2c3",
+           "id": "6934dd20-80db-481b-9c67-d25ad3737404", "at": "2026-11-27T20:41:31.960Z",
+           "queue": "ch01-trail-a1b2c3", "account": "000000000000"}
+    assert show.normalise(raw) == {"arn": "arn:lambda:function:ch01-pay", "id": "<uuid>", "at": "<time>",
+                                   "queue": "ch01-trail", "account": "<account>"}
+
+
+def test_plain_turns_dynamodb_json_into_values():
+    item = {"pk": {"S": "a"}, "n": {"N": "3"}, "f": {"N": "1.5"}, "m": {"M": {"x": {"N": "2"}}}}
+    assert show.plain(item) == {"pk": "a", "n": 3, "f": 1.5, "m": {"x": 2}}
+    assert isinstance(show.plain({"n": {"N": "3"}})["n"], int) and not isinstance(Decimal, int)
+
+
+def test_table_sorts_and_restricts():
+    frame = show.table([{"a": 2, "b": "y"}, {"a": 1, "b": "x", "c": 0}], columns=["a", "b"], sort="a")
+    assert list(frame.columns) == ["a", "b"] and list(frame["a"]) == [1, 2]
