@@ -80,12 +80,14 @@ def drain(queue_url: str, quiet_for: float = 1.5, timeout: float = 30) -> list[d
     return received
 
 
+DEPTH_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed"]
+
+
 def queue_depth(queue_url: str) -> int:
-    """Visible plus in-flight messages in a queue."""
-    attrs = client("sqs").get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+    """Messages still in a queue: visible, in flight, or delayed."""
+    attrs = client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=DEPTH_ATTRIBUTES)["Attributes"]
+    return sum(int(attrs.get(name, 0)) for name in DEPTH_ATTRIBUTES)
 
 
 def log_lines(function_name: str) -> list[str]:

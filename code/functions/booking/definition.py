@@ -1,0 +1,69 @@
+"""The orchestrated saga as an ASL definition: book hotel, flight, car; on failure undo in reverse order."""
+
+from __future__ import annotations
+
+STEPS = ("hotel", "flight", "car")
+TRANSIENT_RETRY = {"ErrorEquals": ["ServiceUnavailable"], "IntervalSeconds": 1, "MaxAttempts": 3,
+                   "BackoffRate": 2.0, "MaxDelaySeconds": 4, "JitterStrategy": "FULL"}
+COMPENSATION_RETRY = {"ErrorEquals": ["CancellationFailed", "States.TaskFailed"], "IntervalSeconds": 1,
+                      "MaxAttempts": 2, "BackoffRate": 1.5}
+
+
+def title(step: str) -> str:
+    """hotel -> Hotel."""
+    return step.capitalize()
+
+
+def book_state(step: str, arn: str, next_state: str) -> dict:
+    """A booking task: retried on transient errors, any other failure starts compensation from this step."""
+    return {"Type": "Task", "Resource": arn, "Parameters": {"action": "book", "trip.$": "$"},
+            "ResultPath": f"$.results.{step}", "Next": next_state, "Retry": [TRANSIENT_RETRY],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"Cancel{title(step)}"}]}
+
+
+def cancel_states(step: str, arn: str, alerts_url: str, next_state: str) -> dict:
+    """A compensating task (retried) and, if it still fails, an alert for a human before going on."""
+    cancel, alert = f"Cancel{title(step)}", f"Alert{title(step)}"
+    return {
+        cancel: {"Type": "Task", "Resource": arn, "Parameters": {"action": "cancel", "trip.$": "$"},
+                 "ResultPath": f"$.undone.{step}", "Next": next_state, "Retry": [COMPENSATION_RETRY],
+                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.compensation_errors.{step}",
+                            "Next": alert}]},
+        alert: {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "ResultPath": None,
+                "Parameters": {"QueueUrl": alerts_url, "MessageBody": {
+                    "trip_id.$": "$.trip_id", "step": step, "problem": "compensation failed: undo by hand",
+                    "error.$": f"$.compensation_errors.{step}"}},
+                "Next": next_state},
+    }
+
+
+def record_state(trips_table: str, status: str, next_state: str) -> dict:
+    """Write the trip's final status to the trips table (a DynamoDB service integration)."""
+    return {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "ResultPath": None,
+            "Parameters": {"TableName": trips_table, "Item": {
+                "pk": {"S.$": "$.trip_id"}, "status": {"S": status}, "style": {"S": "orchestrated"}}},
+            "Next": next_state}
+
+
+def saga(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None) -> dict:
+    """The trip saga. With approvals_url, trips over 1000 wait for a payment approval (.waitForTaskToken)."""
+    states: dict = {}
+    after_car = "NeedsApproval" if approvals_url else "RecordConfirmed"
+    for step, following in zip(STEPS, ("BookFlight", "BookCar", after_car)):
+        states[f"Book{title(step)}"] = book_state(step, functions[step], following)
+    if approvals_url:
+        states["NeedsApproval"] = {"Type": "Choice", "Default": "RecordConfirmed", "Choices": [
+            {"Variable": "$.amount", "NumericGreaterThan": 1000, "Next": "ApprovePayment"}]}
+        states["ApprovePayment"] = {
+            "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": approvals_url,
+                           "MessageBody": {"token.$": "$$.Task.Token", "trip_id.$": "$.trip_id", "amount.$": "$.amount"}},
+            "ResultPath": "$.approval", "TimeoutSeconds": 60, "Next": "RecordConfirmed",
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "CancelCar"}]}
+    states["RecordConfirmed"] = record_state(trips_table, "CONFIRMED", "TripConfirmed")
+    states["TripConfirmed"] = {"Type": "Succeed"}
+    for step, following in zip(reversed(STEPS), ("CancelFlight", "CancelHotel", "RecordCancelled")):
+        states.update(cancel_states(step, functions[step], alerts_url, following))
+    states["RecordCancelled"] = record_state(trips_table, "CANCELLED", "TripCancelled")
+    states["TripCancelled"] = {"Type": "Fail", "Error": "TripCancelled", "Cause": "a booking failed; the saga undid the others"}
+    return {"Comment": "Trip booking saga (after Yan Cui's example)", "StartAt": "BookHotel", "States": states}

@@ -1,0 +1,1 @@
+"""Chapter "design for failure": handlers that fail, retry, duplicate and recover, observably."""

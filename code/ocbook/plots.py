@@ -1,0 +1,31 @@
+"""Plots made from measurements (matplotlib), in the book's look."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+plt.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False,
+                     "font.size": 10, "svg.fonttype": "none"})
+
+
+def attempts(series: dict[str, list[float]], title: str = "", unit: str = "s"):
+    """Attempt number (1, 2, ...) against time since the first attempt, one marker line per series."""
+    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.45 * max(2, len(series))))
+    for row, (label, times) in enumerate(series.items()):
+        start = min(times) if times else 0
+        offsets = [t - start for t in sorted(times)]
+        ax.plot(offsets, [row] * len(offsets), marker="o", linestyle="-", linewidth=1)
+        for number, offset in enumerate(offsets, 1):
+            ax.annotate(str(number), (offset, row), textcoords="offset points", xytext=(0, 7), ha="center",
+                        fontsize=8)
+    ax.set_yticks(range(len(series)), list(series))
+    ax.set_ylim(-0.7, len(series) - 0.3)
+    ax.set_xlabel(f"time since the first attempt ({unit}); numbers are attempts")
+    if title:
+        ax.set_title(title, loc="left", fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
