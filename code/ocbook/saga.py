@@ -48,6 +48,49 @@ def orchestrated(deployment: Deployment, approvals_url: str | None = None, type:
     return saga
 
 
+def choreographed(deployment: Deployment, saga: Saga | None = None, variant: str = "") -> Saga:
+    """A bus, one function per service (and the trip service), rules wired from the event contract."""
+    from booking import contract
+
+    saga = saga or storage(deployment)
+    saga.bus = deployment.bus("trips")
+    for service in contract.REACTIONS:
+        env = {"SERVICE": service, "EVENT_BUS": saga.bus, "TRACE_TABLE": saga.trace, "TRIPS_TABLE": saga.trips}
+        if service in saga.tables:
+            env["TABLE"] = saga.tables[service]
+        if variant:
+            env["VARIANT"] = variant
+        fn = deployment.function(f"{service}-events", "booking.choreographed.handler", packages=("booking",), env=env)
+        deployment.async_config(fn, on_failure=saga.alerts.arn)  # retries exhausted: a human has to look
+        deployment.rule(saga.bus, contract.pattern(service), [fn.arn], kind=f"{service}-rule")
+        saga.functions[service] = fn
+    return saga
+
+
+def request(saga: Saga, trip: dict) -> None:
+    """Start a trip: run the state machine (orchestrated) or publish TripRequested (choreographed)."""
+    import json
+
+    from ocbook.clients import client
+
+    if saga.state_machine:
+        from ocbook import stepfunctions
+
+        stepfunctions.start(saga.state_machine, trip)
+        return
+    entry = {"EventBusName": saga.bus, "Source": "book.trips", "DetailType": "TripRequested", "Detail": json.dumps(trip)}
+    assert client("events").put_events(Entries=[entry])["FailedEntryCount"] == 0
+
+
+def wait_final(saga: Saga, trip_ids: list[str], timeout: float = 90) -> dict[str, str]:
+    """Wait until every trip has a final status in the trips table; return them."""
+    def finals() -> dict[str, str]:
+        return {i["pk"]: i["status"] for i in wait.items(saga.trips) if i["pk"] in trip_ids}
+
+    return wait.until(finals, lambda found: len(found) == len(trip_ids), timeout,
+                      what=f"{len(trip_ids)} trip(s) to reach a final status")
+
+
 def bookings(saga: Saga, trip_ids: list[str] | None = None) -> pd.DataFrame:
     """One row per trip: the status of its booking in each service's table and its recorded final status."""
     rows: dict[str, dict] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from booking import core, definition
+from booking import contract, core, definition, naive
 
 
 class ConditionFailed(Exception):
@@ -25,17 +25,24 @@ class FakeTable:
         self.items[Item["pk"]] = dict(Item)
 
     def get_item(self, Key, ConsistentRead=False):
-        return {"Item": self.items[Key["pk"]]}
+        return {"Item": self.items[Key["pk"]]} if Key["pk"] in self.items else {}
 
-    def update_item(self, Key, UpdateExpression, ExpressionAttributeValues, ReturnValues,
-                    ExpressionAttributeNames=None):
-        old = dict(self.items.get(Key["pk"], {}))
-        item = self.items.setdefault(Key["pk"], dict(Key))
-        if UpdateExpression.startswith("ADD"):
+    def update_item(self, Key, UpdateExpression, ExpressionAttributeValues, ReturnValues="NONE",
+                    ExpressionAttributeNames=None, ConditionExpression=None):
+        item = self.items.get(Key["pk"])
+        if UpdateExpression.startswith("ADD n"):  # attempt counter
+            item = self.items.setdefault(Key["pk"], dict(Key))
             item["n"] = item.get("n", 0) + 1
             return {"Attributes": {"n": item["n"]}}
-        item.update(status=ExpressionAttributeValues[":cancelled"], at=ExpressionAttributeValues[":at"])
-        return {"Attributes": old} if old else {}
+        if ConditionExpression == "#s = :booked" and (not item or item["status"] != "BOOKED"):
+            raise ConditionFailed()
+        item = self.items.setdefault(Key["pk"], dict(Key))
+        item["status"] = ExpressionAttributeValues.get(":cancelled") or ExpressionAttributeValues.get(":c") \
+            or ExpressionAttributeValues[":booked"]
+        for counter in ("refunds", "bookings"):
+            if f"ADD {counter}" in UpdateExpression:
+                item[counter] = item.get(counter, 0) + 1
+        return {"Attributes": dict(item)}
 
 
 @pytest.fixture
@@ -68,6 +75,7 @@ def test_cancel_is_repeatable_and_can_be_made_to_fail(table):
     core.book(table, "hotel", {"trip_id": "t"})
     assert core.cancel(table, "hotel", {"trip_id": "t"})["was"] == "BOOKED"
     assert core.cancel(table, "hotel", {"trip_id": "t"})["was"] == "CANCELLED"
+    assert table.items["t"]["refunds"] == 1  # refunded once, however often cancelled
     with pytest.raises(core.CancellationFailed):
         core.cancel(table, "hotel", {"trip_id": "x", "fail": {"hotel": "cancel-broken"}})
     flaky = {"trip_id": "y", "fail": {"hotel": "cancel-transient"}}
@@ -122,3 +130,45 @@ def test_retriers_follow_the_asl_rules(asl):
 def test_without_approvals_there_is_no_callback_state():
     plain = definition.saga({s: s for s in definition.STEPS}, "trips", "q")
     assert "ApprovePayment" not in plain["States"] and plain["States"]["BookCar"]["Next"] == "RecordConfirmed"
+
+
+def test_naive_services_double_book_double_refund_and_lose_early_cancels(table):
+    naive.book(table, "flight", {"trip_id": "t"})
+    naive.book(table, "flight", {"trip_id": "t"})
+    assert table.items["t"]["bookings"] == 2
+    naive.cancel(table, "flight", {"trip_id": "t"})
+    naive.cancel(table, "flight", {"trip_id": "t"})
+    assert table.items["t"]["refunds"] == 2
+    assert naive.cancel(table, "flight", {"trip_id": "early"}) == {"status": "NOTHING_TO_CANCEL"}
+    naive.book(table, "flight", {"trip_id": "early"})
+    assert table.items["early"]["status"] == "BOOKED"
+
+
+def test_contract_is_consistent():
+    emitted = set(contract.EMITS.values())
+    for service, reactions in contract.REACTIONS.items():
+        for event in reactions:
+            assert event == "TripRequested" or event in emitted, f"{service} waits for {event}, which nobody emits"
+    consumed = {event for reactions in contract.REACTIONS.values() for event in reactions}
+    assert emitted - consumed == {"TripConfirmed", "TripCancelled"}  # only the final events end the flow
+
+
+def test_choreographed_handler_emits_per_contract(monkeypatch):
+    from booking import choreographed
+
+    tables = {"TABLE": FakeTable(), "TRIPS_TABLE": FakeTable()}
+    published = []
+    monkeypatch.setattr(choreographed, "table", lambda variable: tables[variable])
+    monkeypatch.setattr(choreographed, "publish", lambda kind, detail, source: published.append(kind))
+    monkeypatch.setattr(choreographed.trace, "record", lambda *args, **kwargs: None)
+    monkeypatch.setenv("SERVICE", "flight")
+    event = {"detail-type": "HotelBooked", "detail": {"trip_id": "t"}}
+    choreographed.handler(event, None)
+    choreographed.handler({"detail-type": "HotelBooked", "detail": {"trip_id": "u", "fail": {"flight": "permanent"}}}, None)
+    choreographed.handler({"detail-type": "CarBookingFailed", "detail": {"trip_id": "t"}}, None)
+    assert published == ["FlightBooked", "FlightBookingFailed", "FlightCancelled"]
+    with pytest.raises(core.ServiceUnavailable):
+        choreographed.handler({"detail-type": "HotelBooked", "detail": {"trip_id": "v", "fail": {"flight": "transient"}}}, None)
+    monkeypatch.setenv("SERVICE", "trip")
+    choreographed.handler({"detail-type": "CarBooked", "detail": {"trip_id": "t"}}, None)
+    assert tables["TRIPS_TABLE"].items["t"]["status"] == "CONFIRMED" and published[-1] == "TripConfirmed"

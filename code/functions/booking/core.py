@@ -64,14 +64,24 @@ def book(table, service: str, trip: dict) -> dict:
 
 
 def cancel(table, service: str, trip: dict) -> dict:
-    """Cancel the trip's booking; with no booking yet, leave a CANCELLED marker so a late booking is refused."""
+    """Cancel (and refund) a booking exactly once; with no booking yet, leave a CANCELLED marker
+    so that a booking arriving late is refused. Repeated cancellations change nothing."""
     trip_id = trip["trip_id"]
     wanted = mode(trip, service)
     if wanted == "cancel-broken" or (wanted == "cancel-transient" and first_attempt(table, trip_id, "cancel")):
         raise CancellationFailed(f"{service} could not cancel {trip_id}")
-    previous = table.update_item(
-        Key={"pk": trip_id}, UpdateExpression="SET #s = :cancelled, #at = :at",
-        ExpressionAttributeNames={"#s": "status", "#at": "at"},
-        ExpressionAttributeValues={":cancelled": "CANCELLED", ":at": f"{time.time():.6f}"},
-        ReturnValues="ALL_OLD").get("Attributes", {})
-    return {"pk": trip_id, "status": "CANCELLED", "was": previous.get("status", "NONE")}
+    client = table.meta.client
+    try:
+        table.update_item(Key={"pk": trip_id}, UpdateExpression="SET #s = :cancelled, #at = :at ADD refunds :one",
+                          ConditionExpression="#s = :booked", ExpressionAttributeNames={"#s": "status", "#at": "at"},
+                          ExpressionAttributeValues={":cancelled": "CANCELLED", ":booked": "BOOKED", ":one": 1,
+                                                     ":at": f"{time.time():.6f}"})
+        return {"pk": trip_id, "status": "CANCELLED", "was": "BOOKED"}
+    except client.exceptions.ConditionalCheckFailedException:
+        pass
+    try:
+        table.put_item(Item={"pk": trip_id, "status": "CANCELLED", "at": f"{time.time():.6f}"},
+                       ConditionExpression="attribute_not_exists(pk)")
+        return {"pk": trip_id, "status": "CANCELLED", "was": "NONE"}
+    except client.exceptions.ConditionalCheckFailedException:
+        return {"pk": trip_id, "status": "CANCELLED", "was": "CANCELLED"}

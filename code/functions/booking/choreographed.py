@@ -1,0 +1,45 @@
+"""One function per service, reacting to events on the bus and emitting the next ones (see booking.contract)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from booking import contract, core, naive
+from fnlib import trace
+from fnlib.bus import publish
+from fnlib.store import table
+
+REFUSED = (core.BookingFailed, core.AlreadyCancelled)
+
+
+def handler(event, context):
+    """React to one event: act on the service's own table, then emit what happened."""
+    service, kind, trip = os.environ["SERVICE"], event["detail-type"], event["detail"]
+    action = contract.REACTIONS[service][kind]
+    started = time.time()
+    try:
+        outcome = run(service, action, trip)
+    except Exception as exc:  # transient or compensation failure: the platform retries
+        trace.record(trip["trip_id"], service, kind, [], started, outcome=type(exc).__name__)
+        raise
+    emitted = contract.EMITS.get((service, action, outcome))
+    if emitted:
+        publish(emitted, trip, contract.SOURCE)
+    trace.record(trip["trip_id"], service, kind, [emitted] if emitted else [], started,
+                 outcome="ok" if outcome == "ok" else "refused")
+    return {"emitted": emitted}
+
+
+def run(service: str, action: str, trip: dict) -> str:
+    """Do the action; 'ok', or 'failed' when the service refuses it."""
+    if service == "trip":
+        status = "CONFIRMED" if action == "confirm" else "CANCELLED"
+        table("TRIPS_TABLE").put_item(Item={"pk": trip["trip_id"], "status": status, "style": "choreographed"})
+        return "ok"
+    steps = naive if os.environ.get("VARIANT") == "naive" else core
+    try:
+        getattr(steps, action)(table("TABLE"), service, trip)
+    except REFUSED:
+        return "failed"
+    return "ok"

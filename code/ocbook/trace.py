@@ -1,0 +1,104 @@
+"""Traces of what happened to each trip: from handlers' trace records (choreography) or from an
+execution history (orchestration); drawn as a timeline per trip and as a service map (X-Ray's role)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from ocbook import diagrams, stepfunctions, wait
+from ocbook.plots import plt
+
+COLUMNS = ["trip", "service", "caller", "event_in", "events_out", "started", "ended", "outcome"]
+CLIENT = "client"
+COORDINATOR = "state machine"
+
+
+def records(table: str, trip_ids: list[str] | None = None) -> pd.DataFrame:
+    """The trace records written by the handlers (fnlib.trace), oldest first; callers linked by event."""
+    rows = [{"trip": r["pk"], "service": r["service"], "event_in": r["event_in"],
+             "events_out": json.loads(r["events_out"]), "started": float(r["started"]), "ended": float(r["ended"]),
+             "outcome": r["outcome"]} for r in wait.items(table)]
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "caller"])
+    if trip_ids is not None:
+        frame = frame[frame["trip"].isin(trip_ids)]
+    frame = frame.sort_values("started").reset_index(drop=True)
+    frame["caller"] = [caller(frame, row) for row in frame.itertuples()]
+    return frame[COLUMNS]
+
+
+def caller(frame: pd.DataFrame, row) -> str:
+    """The service whose emitted event started this run (the latest emitter before it), or the client."""
+    earlier = frame[(frame["trip"] == row.trip) & (frame["ended"] <= row.started + 1e-6)]
+    emitters = earlier[earlier["events_out"].apply(lambda out: row.event_in in out)]
+    return emitters.iloc[-1]["service"] if len(emitters) else CLIENT
+
+
+def from_history(execution_arn: str, trip_id: str, services: dict[str, str]) -> pd.DataFrame:
+    """Trace rows of one execution: a row per Task state run, called by the state machine.
+
+    `services` maps a Task state name to the service it calls (e.g. BookHotel -> hotel).
+    """
+    rows, open_states = [], {}
+    for event in stepfunctions.events(execution_arn):
+        info = stepfunctions.detail(event)
+        if event["type"] == "TaskStateEntered" and info["name"] in services:
+            open_states[info["name"]] = event["timestamp"].timestamp()
+        elif event["type"] == "TaskStateExited" and info["name"] in open_states:
+            name = info["name"]
+            output = json.loads(info.get("output") or "{}")
+            failed = "error" in output and name.startswith("Book") and output.get("results", {}).get(
+                services[name]) is None
+            rows.append({"trip": trip_id, "service": services[name], "caller": COORDINATOR, "event_in": name,
+                         "events_out": [], "started": open_states.pop(name),
+                         "ended": event["timestamp"].timestamp(), "outcome": "refused" if failed else "ok"})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def timeline(frame: pd.DataFrame, trip_id: str, title: str = ""):
+    """Swimlanes for one trip: a lane per service, a bar per handler run labelled with what started it."""
+    runs = frame[frame["trip"] == trip_id].sort_values("started")
+    lanes = list(dict.fromkeys(runs["service"]))
+    start = runs["started"].min()
+    fig, ax = plt.subplots(figsize=(8, 0.7 + 0.5 * len(lanes)))
+    colours = {"ok": "#93c5fd", "refused": "#fca5a5"}
+    for run in runs.itertuples():
+        lane = lanes.index(run.service)
+        left, width = (run.started - start) * 1000, max((run.ended - run.started) * 1000, 4)
+        ax.barh(lane, width, left=left, height=0.5, color=colours.get(run.outcome, "#fde68a"), edgecolor="#1f2937")
+        ax.annotate(run.event_in, (left, lane + 0.32), fontsize=7)
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.invert_yaxis()
+    ax.set_xlabel("ms since the trip started (blue: done, red: refused, yellow: error, retried)")
+    ax.set_title(title or f"trip {trip_id}", loc="left", fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def service_map(frame: pd.DataFrame, title: str = ""):
+    """Who called or triggered whom, how often, and how long the callee took (mean ms): a service map."""
+    g = diagrams.graph("servicemap", "LR")
+    if title:
+        g.attr(label=title, labelloc="t")
+    for service, runs in frame.groupby("service"):
+        mean = (runs["ended"] - runs["started"]).mean() * 1000
+        g.node(service, f"{service}\n{len(runs)} runs, {mean:.0f} ms avg", shape="box", fillcolor="#dbeafe")
+    for special in {CLIENT, COORDINATOR} & set(frame["caller"]):
+        g.node(special, special, shape="box", fillcolor="#fee2e2" if special == COORDINATOR else "#f3f4f6")
+    for (source, target, event), runs in frame.groupby(["caller", "service", "event_in"]):
+        g.edge(source, target, label=f"{event} ×{len(runs)}")
+    return g
+
+
+def state_of(frame: pd.DataFrame, trip_id: str) -> dict:
+    """Reconstruct where a trip is from its events alone (what choreography forces you to do)."""
+    runs = frame[frame["trip"] == trip_id].sort_values("ended")
+    if runs.empty:
+        return {"trip": trip_id, "state": "UNKNOWN", "last event": "-", "services involved": 0}
+    emitted = [event for out in runs["events_out"] for event in out]
+    state = ("CONFIRMED" if "TripConfirmed" in emitted else "CANCELLED" if "TripCancelled" in emitted
+             else "IN PROGRESS")
+    return {"trip": trip_id, "state": state, "last event": emitted[-1] if emitted else runs.iloc[-1]["event_in"],
+            "services involved": runs["service"].nunique()}
