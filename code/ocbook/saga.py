@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -25,46 +26,73 @@ class Saga:
     bus: str = ""                                # choreographed only
 
 
-def storage(deployment: Deployment) -> Saga:
-    """The tables and the alert queue both styles use."""
-    return Saga(tables={s: deployment.table(f"{s}-bookings") for s in SERVICES},
+def storage(deployment: Deployment, steps: tuple[str, ...] = SERVICES) -> Saga:
+    """The tables and the alert queue both styles use (a bookings table per step)."""
+    return Saga(tables={s: deployment.table(f"{s}-bookings") for s in steps},
                 trips=deployment.table("trips"), trace=deployment.table("trace", key="pk", sort="sk"),
                 alerts=deployment.queue("alerts"))
 
 
 def orchestrated(deployment: Deployment, approvals_url: str | None = None, type: str = "STANDARD",
                  saga: Saga | None = None) -> Saga:
-    """Three service functions and the state machine that drives them."""
-    from booking.definition import saga as saga_definition
-
+    """One function per service and the state machine that drives them."""
     saga = saga or storage(deployment)
-    for service in SERVICES:
-        saga.functions[service] = deployment.function(
-            f"{service}-svc", "booking.orchestrated.handler", packages=("booking",),
-            env={"SERVICE": service, "TABLE": saga.tables[service], "TRACE_TABLE": saga.trace})
-    saga.definition = saga_definition({s: f.arn for s, f in saga.functions.items()}, saga.trips,
-                                      saga.alerts.url, approvals_url)
+    for service in saga.tables:
+        service_function(deployment, saga, service)
+    saga.definition = definition_for(saga, approvals_url)
     saga.state_machine = deployment.state_machine("trip-saga", saga.definition, type=type)
     return saga
 
 
-def choreographed(deployment: Deployment, saga: Saga | None = None, variant: str = "") -> Saga:
+def service_function(deployment: Deployment, saga: Saga, service: str) -> Function:
+    """The Lambda function of one service for the orchestrated style."""
+    saga.functions[service] = deployment.function(
+        f"{service}-svc", "booking.orchestrated.handler", packages=("booking",),
+        env={"SERVICE": service, "TABLE": saga.tables[service], "TRACE_TABLE": saga.trace})
+    return saga.functions[service]
+
+
+def definition_for(saga: Saga, approvals_url: str | None = None) -> dict:
+    """The saga definition over the saga's steps (in the order of its tables)."""
+    from booking.definition import saga as saga_definition
+
+    steps = tuple(saga.tables)
+    return saga_definition({s: saga.functions[s].arn for s in steps}, saga.trips, saga.alerts.url, approvals_url,
+                           steps=steps)
+
+
+def choreographed(deployment: Deployment, saga: Saga | None = None) -> Saga:
     """A bus, one function per service (and the trip service), rules wired from the event contract."""
     from booking import contract
 
     saga = saga or storage(deployment)
     saga.bus = deployment.bus("trips")
-    for service in contract.REACTIONS:
-        env = {"SERVICE": service, "EVENT_BUS": saga.bus, "TRACE_TABLE": saga.trace, "TRIPS_TABLE": saga.trips}
-        if service in saga.tables:
-            env["TABLE"] = saga.tables[service]
-        if variant:
-            env["VARIANT"] = variant
-        fn = deployment.function(f"{service}-events", "booking.choreographed.handler", packages=("booking",), env=env)
-        deployment.async_config(fn, on_failure=saga.alerts.arn)  # retries exhausted: a human has to look
-        deployment.rule(saga.bus, contract.pattern(service), [fn.arn], kind=f"{service}-rule")
-        saga.functions[service] = fn
+    for service, reacts_to in contract.reactions(tuple(saga.tables)).items():
+        event_service(deployment, saga, service, reacts_to)
     return saga
+
+
+def choreography_env(saga: Saga, service: str, reacts_to: dict[str, str]) -> dict[str, str]:
+    """A choreographed service's configuration: what it reacts to, where it publishes, its tables."""
+    import json
+
+    env = {"SERVICE": service, "EVENT_BUS": saga.bus, "TRACE_TABLE": saga.trace, "TRIPS_TABLE": saga.trips,
+           "REACTS_TO": json.dumps(reacts_to, sort_keys=True)}
+    if service in saga.tables:
+        env["TABLE"] = saga.tables[service]
+    return env
+
+
+def event_service(deployment: Deployment, saga: Saga, service: str, reacts_to: dict[str, str]) -> Function:
+    """One choreographed service: its function, its async failure destination, its rule on the bus."""
+    from booking import contract
+
+    fn = deployment.function(f"{service}-events", "booking.choreographed.handler", packages=("booking",),
+                             env=choreography_env(saga, service, reacts_to))
+    deployment.async_config(fn, on_failure=saga.alerts.arn)  # retries exhausted: a human has to look
+    deployment.rule(saga.bus, contract.pattern(reacts_to), [fn.arn], kind=f"{service}-rule")
+    saga.functions[service] = fn
+    return fn
 
 
 def request(saga: Saga, trip: dict) -> None:
@@ -100,7 +128,7 @@ def bookings(saga: Saga, trip_ids: list[str] | None = None) -> pd.DataFrame:
                 rows.setdefault(item["pk"], {})[service] = item["status"]
     for item in wait.items(saga.trips):
         rows.setdefault(item["pk"], {})["trip"] = item["status"]
-    frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=[*SERVICES, "trip"]).fillna("-")
+    frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=[*saga.tables, "trip"]).fillna("-")
     frame.index.name = "trip_id"
     if trip_ids is not None:
         frame = frame.reindex(trip_ids).fillna("-")
@@ -113,11 +141,67 @@ def violations(table: pd.DataFrame, alerted: set[str] = frozenset()) -> list[str
     Trips for which a compensation failed and a human was alerted are reported as such, not hidden.
     """
     found = []
+    services = [c for c in table.columns if c != "trip"]
     for trip_id, row in table.iterrows():
-        booked = [s for s in SERVICES if row[s] == "BOOKED"]
-        if row["trip"] == "CONFIRMED" and len(booked) != len(SERVICES):
+        booked = [s for s in services if row[s] == "BOOKED"]
+        if row["trip"] == "CONFIRMED" and len(booked) != len(services):
             found.append(f"{trip_id}: confirmed but only {booked or 'nothing'} booked")
         elif row["trip"] != "CONFIRMED" and booked:
             note = " (alerted: waiting for a human)" if trip_id in alerted else ""
             found.append(f"{trip_id}: {row['trip']} but {', '.join(booked)} still booked{note}")
     return found
+
+
+def add_step(deployment: Deployment, saga: Saga, step: str) -> None:
+    """Add a booking step after the last one, the way each style has to: for real, on the engine."""
+    from booking import contract
+
+    from ocbook.clients import client
+
+    saga.tables[step] = deployment.table(f"{step}-bookings")
+    if saga.state_machine:
+        service_function(deployment, saga, step)
+        saga.definition = definition_for(saga)
+        client("stepfunctions").update_state_machine(stateMachineArn=saga.state_machine,
+                                                     definition=json.dumps(saga.definition))
+        return
+    before = contract.reactions(tuple(s for s in saga.tables if s != step))
+    after = contract.reactions(tuple(saga.tables))
+    lam, events = client("lambda"), client("events")
+    for service, reacts_to in after.items():
+        if service not in before:
+            event_service(deployment, saga, service, reacts_to)
+        elif before[service] != reacts_to:  # an existing service must learn new events
+            lam.update_function_configuration(FunctionName=saga.functions[service].name,
+                                              Environment={"Variables": choreography_env(saga, service, reacts_to)})
+            lam.get_waiter("function_updated_v2").wait(FunctionName=saga.functions[service].name)
+            rule = next(r["Name"] for r in events.list_rules(EventBusName=saga.bus)["Rules"]
+                        if r["Name"].startswith(f"{deployment.prefix}-{service}-rule"))
+            events.put_rule(Name=rule, EventBusName=saga.bus, EventPattern=json.dumps(contract.pattern(reacts_to)))
+
+
+def wiring(saga: Saga) -> dict[str, str]:
+    """What defines the saga's flow, read back from the engine: the definition's states, or the bus's rules
+    and each service's configured reactions (one entry per artefact, as JSON text)."""
+    from ocbook.clients import client
+
+    found: dict[str, str] = {}
+    if saga.state_machine:
+        definition = json.loads(client("stepfunctions").describe_state_machine(
+            stateMachineArn=saga.state_machine)["definition"])
+        for name, state in definition["States"].items():
+            found[f"state {name}"] = json.dumps(state, sort_keys=True)
+        return found
+    events, lam = client("events"), client("lambda")
+    for rule in events.list_rules(EventBusName=saga.bus)["Rules"]:
+        found[f"rule {rule['Name'].split('-rule')[0].split('-')[-1]}"] = rule["EventPattern"]
+    for service, fn in saga.functions.items():
+        env = lam.get_function_configuration(FunctionName=fn.name)["Environment"]["Variables"]
+        found[f"function {service}"] = env.get("REACTS_TO", "")
+    return found
+
+
+def changes(before: dict[str, str], after: dict[str, str]) -> dict[str, list[str]]:
+    """Which artefacts a change added and which it modified."""
+    return {"added": sorted(set(after) - set(before)),
+            "modified": sorted(k for k in before if k in after and before[k] != after[k])}

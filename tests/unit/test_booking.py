@@ -172,3 +172,18 @@ def test_choreographed_handler_emits_per_contract(monkeypatch):
     monkeypatch.setenv("SERVICE", "trip")
     choreographed.handler({"detail-type": "CarBooked", "detail": {"trip_id": "t"}}, None)
     assert tables["TRIPS_TABLE"].items["t"]["status"] == "CONFIRMED" and published[-1] == "TripConfirmed"
+
+
+def test_adding_a_step_changes_only_its_neighbours_and_the_trip_service():
+    before, after = contract.reactions(), contract.reactions(("hotel", "flight", "car", "insurance"))
+    changed = {s for s in before if before[s] != after[s]}
+    assert changed == {"flight", "car", "trip"} and set(after) - set(before) == {"insurance"}
+    assert after["trip"]["InsuranceBooked"] == "confirm" and after["car"]["InsuranceBookingFailed"] == "cancel"
+
+
+def test_definition_over_four_steps_compensates_all_in_reverse():
+    steps = ("hotel", "flight", "car", "insurance")
+    asl = definition.saga({s: s for s in steps}, "trips", "q", steps=steps)
+    assert asl["States"]["BookCar"]["Next"] == "BookInsurance"
+    assert asl["States"]["BookInsurance"]["Catch"][0]["Next"] == "CancelInsurance"
+    assert asl["States"]["CancelInsurance"]["Next"] == "CancelCar"

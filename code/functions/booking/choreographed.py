@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -16,19 +17,25 @@ REFUSED = (core.BookingFailed, core.AlreadyCancelled)
 def handler(event, context):
     """React to one event: act on the service's own table, then emit what happened."""
     service, kind, trip = os.environ["SERVICE"], event["detail-type"], event["detail"]
-    action = contract.REACTIONS[service][kind]
+    action = reactions(service)[kind]
     started = time.time()
     try:
         outcome = run(service, action, trip)
     except Exception as exc:  # transient or compensation failure: the platform retries
         trace.record(trip["trip_id"], service, kind, [], started, outcome=type(exc).__name__)
         raise
-    emitted = contract.EMITS.get((service, action, outcome))
+    emitted = contract.emits(service, action, outcome)
     if emitted:
         publish(emitted, trip, contract.SOURCE)
     trace.record(trip["trip_id"], service, kind, [emitted] if emitted else [], started,
                  outcome="ok" if outcome == "ok" else "refused")
     return {"emitted": emitted}
+
+
+def reactions(service: str) -> dict[str, str]:
+    """What this service reacts to: REACTS_TO (set at deployment from the contract) or the default contract."""
+    configured = os.environ.get("REACTS_TO")
+    return json.loads(configured) if configured else contract.REACTIONS[service]
 
 
 def run(service: str, action: str, trip: dict) -> str:

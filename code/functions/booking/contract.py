@@ -1,37 +1,62 @@
-"""The event contract of the choreographed saga: who reacts to what, and what each reaction emits.
+"""The event contract of the choreographed saga, generated from the ordered list of steps.
 
-Every event's detail is the trip request itself (trip_id doubles as the
-correlation id), so any service can act on any event without asking another.
+For steps S1..Sn: S1 books on TripRequested and every later step on the
+previous step's <S>Booked; a step cancels when the step after it failed to
+book or was cancelled; the trip service confirms on the last step's
+<Sn>Booked and closes the trip as cancelled when the first step failed or
+was cancelled. Every event's detail is the trip request itself; trip_id
+doubles as the correlation id.
 """
 
 from __future__ import annotations
 
 SOURCE = "book.trips"
+STEPS = ("hotel", "flight", "car")
+TRIP = "trip"
 
-# service -> {event it reacts to: action}
-REACTIONS: dict[str, dict[str, str]] = {
-    "hotel": {"TripRequested": "book", "FlightBookingFailed": "cancel", "FlightCancelled": "cancel"},
-    "flight": {"HotelBooked": "book", "CarBookingFailed": "cancel"},
-    "car": {"FlightBooked": "book"},
-    "trip": {"CarBooked": "confirm", "HotelBookingFailed": "cancel", "HotelCancelled": "cancel"},
-}
 
-# (service, action, outcome) -> event emitted
-EMITS: dict[tuple[str, str, str], str] = {
-    ("hotel", "book", "ok"): "HotelBooked", ("hotel", "book", "failed"): "HotelBookingFailed",
-    ("hotel", "cancel", "ok"): "HotelCancelled",
-    ("flight", "book", "ok"): "FlightBooked", ("flight", "book", "failed"): "FlightBookingFailed",
-    ("flight", "cancel", "ok"): "FlightCancelled",
-    ("car", "book", "ok"): "CarBooked", ("car", "book", "failed"): "CarBookingFailed",
-    ("trip", "confirm", "ok"): "TripConfirmed", ("trip", "cancel", "ok"): "TripCancelled",
-}
+def event(service: str, what: str) -> str:
+    """An event name: event('hotel', 'Booked') -> 'HotelBooked'."""
+    return f"{service.capitalize()}{what}"
 
+
+def reactions(steps: tuple[str, ...] = STEPS) -> dict[str, dict[str, str]]:
+    """service -> {event it reacts to: action}."""
+    found: dict[str, dict[str, str]] = {step: {} for step in steps}
+    found[TRIP] = {}
+    for index, step in enumerate(steps):
+        found[step][event(steps[index - 1], "Booked") if index else "TripRequested"] = "book"
+        if index + 1 < len(steps):
+            after = steps[index + 1]
+            found[step][event(after, "BookingFailed")] = "cancel"
+            if index + 2 < len(steps):  # the step after can itself be cancelled
+                found[step][event(after, "Cancelled")] = "cancel"
+    found[TRIP][event(steps[-1], "Booked")] = "confirm"
+    found[TRIP][event(steps[0], "BookingFailed")] = "cancel"
+    if len(steps) > 1:
+        found[TRIP][event(steps[0], "Cancelled")] = "cancel"
+    return found
+
+
+def emits(service: str, action: str, outcome: str) -> str | None:
+    """The event a service emits after an action ends with an outcome ('ok' or 'failed')."""
+    if service == TRIP:
+        return "TripConfirmed" if action == "confirm" else "TripCancelled"
+    if action == "book":
+        return event(service, "Booked" if outcome == "ok" else "BookingFailed")
+    return event(service, "Cancelled") if outcome == "ok" else None
+
+
+REACTIONS = reactions()
+EMITS = {(service, action, outcome): emits(service, action, outcome)
+         for service, table in REACTIONS.items() for action in set(table.values()) for outcome in ("ok", "failed")
+         if emits(service, action, outcome) and not (action != "book" and outcome == "failed")}
 EVENTS = sorted({"TripRequested", *EMITS.values()})
 
 
-def pattern(service: str) -> dict:
+def pattern(reacts_to: dict[str, str]) -> dict:
     """The EventBridge pattern routing a service's events to it."""
-    return {"source": [SOURCE], "detail-type": sorted(REACTIONS[service])}
+    return {"source": [SOURCE], "detail-type": sorted(reacts_to)}
 
 
 def schema() -> dict:

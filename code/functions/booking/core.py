@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import time
 
-SERVICES = ("hotel", "flight", "car")
-WHAT = {"hotel": "room", "flight": "seat", "car": "car"}
+WHAT = {"hotel": "room", "flight": "seat", "car": "car", "insurance": "policy"}
 
 
 class BookingFailed(Exception):
@@ -50,7 +49,7 @@ def book(table, service: str, trip: dict) -> dict:
     if wanted == "transient" and first_attempt(table, trip_id, "book"):
         raise ServiceUnavailable(f"{service} service briefly unavailable")
     if wanted == "permanent":
-        raise BookingFailed(f"no {WHAT[service]} available for trip {trip_id}")
+        raise BookingFailed(f"no {WHAT.get(service, 'booking')} available for trip {trip_id}")
     item = {"pk": trip_id, "status": "BOOKED", "booking_id": f"{service}-{trip_id}", "at": f"{time.time():.6f}"}
     client = table.meta.client
     try:

@@ -45,11 +45,14 @@ def record_state(trips_table: str, status: str, next_state: str) -> dict:
             "Next": next_state}
 
 
-def saga(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None) -> dict:
-    """The trip saga. With approvals_url, trips over 1000 wait for a payment approval (.waitForTaskToken)."""
+def saga(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None,
+         steps: tuple[str, ...] = STEPS) -> dict:
+    """The trip saga over `steps`. With approvals_url, trips over 1000 wait for a payment approval
+    (.waitForTaskToken) after the last booking; a rejection compensates every step."""
     states: dict = {}
-    after_car = "NeedsApproval" if approvals_url else "RecordConfirmed"
-    for step, following in zip(STEPS, ("BookFlight", "BookCar", after_car)):
+    last = f"Cancel{title(steps[-1])}"
+    after_last = "NeedsApproval" if approvals_url else "RecordConfirmed"
+    for step, following in zip(steps, [f"Book{title(s)}" for s in steps[1:]] + [after_last]):
         states[f"Book{title(step)}"] = book_state(step, functions[step], following)
     if approvals_url:
         states["NeedsApproval"] = {"Type": "Choice", "Default": "RecordConfirmed", "Choices": [
@@ -59,11 +62,13 @@ def saga(functions: dict[str, str], trips_table: str, alerts_url: str, approvals
             "Parameters": {"QueueUrl": approvals_url,
                            "MessageBody": {"token.$": "$$.Task.Token", "trip_id.$": "$.trip_id", "amount.$": "$.amount"}},
             "ResultPath": "$.approval", "TimeoutSeconds": 60, "Next": "RecordConfirmed",
-            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "CancelCar"}]}
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": last}]}
     states["RecordConfirmed"] = record_state(trips_table, "CONFIRMED", "TripConfirmed")
     states["TripConfirmed"] = {"Type": "Succeed"}
-    for step, following in zip(reversed(STEPS), ("CancelFlight", "CancelHotel", "RecordCancelled")):
+    undo = list(reversed(steps))
+    for step, following in zip(undo, [f"Cancel{title(s)}" for s in undo[1:]] + ["RecordCancelled"]):
         states.update(cancel_states(step, functions[step], alerts_url, following))
     states["RecordCancelled"] = record_state(trips_table, "CANCELLED", "TripCancelled")
     states["TripCancelled"] = {"Type": "Fail", "Error": "TripCancelled", "Cause": "a booking failed; the saga undid the others"}
-    return {"Comment": "Trip booking saga (after Yan Cui's example)", "StartAt": "BookHotel", "States": states}
+    return {"Comment": "Trip booking saga (after Yan Cui's example)", "StartAt": f"Book{title(steps[0])}",
+            "States": states}

@@ -17,7 +17,8 @@ def handler(event, context):
     try:
         result = getattr(core, action)(table("TABLE"), service, trip)
     except Exception as exc:
-        trace.record(trip["trip_id"], service, action, [], started, outcome=type(exc).__name__)
+        refused = isinstance(exc, (core.BookingFailed, core.AlreadyCancelled))
+        trace.record(trip["trip_id"], service, action, [], started, outcome="refused" if refused else type(exc).__name__)
         raise
     trace.record(trip["trip_id"], service, action, [], started)
     return {"service": service, "action": action, "status": result["status"]}
