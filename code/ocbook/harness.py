@@ -193,7 +193,7 @@ def compare(settings: Settings, progress: bool = True) -> list[Result]:
 
 def ratios(results: list[Result]) -> pd.DataFrame:
     """Each figure for both styles and the choreographed/orchestrated ratio."""
-    table = pd.DataFrame([r.summary for r in results]).set_index("style").T
+    table = pd.DataFrame([r.summary for r in results]).set_index("style").astype(object).T  # keep ints as ints
     numeric = table.apply(pd.to_numeric, errors="coerce")
     ratio = numeric["choreographed"] / numeric["orchestrated"]
     table["choreographed / orchestrated"] = ratio.where(numeric["orchestrated"] != 0).round(2)

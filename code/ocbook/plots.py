@@ -11,6 +11,21 @@ plt.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.r
                      "font.size": 10, "svg.fonttype": "none"})
 
 
+def use_svg() -> None:
+    """Inside IPython, show figures as SVG (sharp on the static site, like the graphviz diagrams)."""
+    try:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    try:
+        set_matplotlib_formats("svg")
+    except Exception:  # not running under IPython
+        pass
+
+
+use_svg()
+
+
 def attempts(series: dict[str, list[float]], title: str = "", unit: str = "s"):
     """Attempt number (1, 2, ...) against time since the first attempt, one marker line per series."""
     fig, ax = plt.subplots(figsize=(7, 0.6 + 0.45 * max(2, len(series))))

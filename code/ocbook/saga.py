@@ -66,7 +66,7 @@ def choreographed(deployment: Deployment, saga: Saga | None = None) -> Saga:
     from booking import contract
 
     saga = saga or storage(deployment)
-    saga.bus = deployment.bus("trips")
+    saga.bus = deployment.bus("bus")
     for service, reacts_to in contract.reactions(tuple(saga.tables)).items():
         event_service(deployment, saga, service, reacts_to)
     return saga

@@ -113,8 +113,8 @@ def test_concurrent_invocations_run_in_parallel_environments(deployment):
     started = time.monotonic()
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: invoke(fn, {"seconds": 1.5})[1], range(4)))
-    assert time.monotonic() - started < 4.5  # 4 x 1.5 s would be 6 s in series
-    assert len({r["pid"] for r in results}) == 4
+    assert len({r["pid"] for r in results}) == 4  # four environments, each handling one call at a time
+    assert time.monotonic() - started < 6  # in series the four calls would take at least 6 s
 
 
 def test_async_retries_follow_maximum_retry_attempts(deployment, records):
