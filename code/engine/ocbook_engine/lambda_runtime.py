@@ -86,44 +86,21 @@ class LambdaContext:
         return max(0, int((self._deadline - time.time()) * 1000))
 
 
-class Poster:
-    """POSTs to one base URL over a kept-alive connection with TCP_NODELAY.
+def post(url: str, body: bytes) -> None:
+    """POST JSON to LocalStack's executor endpoint.
 
-    Without NODELAY each POST waits ~40 ms: http.client writes headers and body
-    separately, and Nagle's algorithm meets the server's delayed ACK.
+    TCP_NODELAY: http.client writes headers and body separately, and without it
+    Nagle's algorithm meets the server's delayed ACK (~40 ms per request).
     """
-
-    def __init__(self, base_url: str):
-        parsed = urllib.parse.urlsplit(base_url)
-        self.host, self.port, self.prefix = parsed.hostname, parsed.port or 80, parsed.path.rstrip("/")
-        self.connection: http.client.HTTPConnection | None = None
-
-    def connect(self) -> http.client.HTTPConnection:
-        """A fresh connection with NODELAY set."""
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+    parsed = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port or 80, timeout=30)
+    try:
         connection.connect()
         connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return connection
-
-    def post(self, path: str, body: bytes) -> None:
-        """POST body as JSON; reconnect once if the kept-alive connection was closed."""
-        for attempt in (1, 2):
-            if self.connection is None:
-                self.connection = self.connect()
-            try:
-                self.connection.request("POST", self.prefix + path, body=body,
-                                        headers={"Content-Type": "application/json"})
-                response = self.connection.getresponse()
-                response.read()
-                if response.getheader("connection", "").lower() == "close":
-                    self.connection.close()
-                    self.connection = None
-                return
-            except (http.client.HTTPException, OSError):
-                self.connection.close()
-                self.connection = None
-                if attempt == 2:
-                    raise
+        connection.request("POST", parsed.path, body=body, headers={"Content-Type": "application/json"})
+        connection.getresponse().read()
+    finally:
+        connection.close()
 
 
 class RequestIdFilter(logging.Filter):
@@ -203,11 +180,10 @@ class Runtime:
         self.handler = None
         self.init_error: dict | None = None
         self.real_stdout = sys.stdout
-        self.poster = Poster(self.endpoint)
 
     def post(self, path: str, body: bytes) -> None:
-        """POST to LocalStack's executor endpoint."""
-        self.poster.post(path, body)
+        """POST to LocalStack's executor endpoint (only the ready signal uses it)."""
+        post(self.endpoint + path, body)
 
     def setup_logging(self) -> None:
         """Route the root logger to stdout in the AWS format (its level stays WARNING, as on AWS)."""
