@@ -38,7 +38,8 @@ def strip(output: dict) -> dict:
     """An output without the parts nbval does not compare."""
     output = dict(output)
     output.pop("execution_count", None)
-    output.pop("metadata", None) if output.get("output_type") == "stream" else None
+    if output.get("output_type") == "stream":
+        output.pop("metadata", None)
     return output
 
 

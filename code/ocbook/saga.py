@@ -21,6 +21,7 @@ class Saga:
     trace: str                                   # trace records of every handler run
     alerts: object                               # queue for compensations that need a human
     functions: dict[str, Function] = field(default_factory=dict)
+    rules: dict[str, str] = field(default_factory=dict)  # choreographed only: service -> its rule on the bus
     state_machine: str = ""                      # orchestrated only
     definition: dict = field(default_factory=dict)
     bus: str = ""                                # choreographed only
@@ -90,7 +91,7 @@ def event_service(deployment: Deployment, saga: Saga, service: str, reacts_to: d
     fn = deployment.function(f"{service}-events", "booking.choreographed.handler", packages=("booking",),
                              env=choreography_env(saga, service, reacts_to))
     deployment.async_config(fn, on_failure=saga.alerts.arn)  # retries exhausted: a human has to look
-    deployment.rule(saga.bus, contract.pattern(reacts_to), [fn.arn], kind=f"{service}-rule")
+    saga.rules[service] = deployment.rule(saga.bus, contract.pattern(reacts_to), [fn.arn], kind=f"{service}-rule")
     saga.functions[service] = fn
     return fn
 
@@ -175,9 +176,8 @@ def add_step(deployment: Deployment, saga: Saga, step: str) -> None:
             lam.update_function_configuration(FunctionName=saga.functions[service].name,
                                               Environment={"Variables": choreography_env(saga, service, reacts_to)})
             lam.get_waiter("function_updated_v2").wait(FunctionName=saga.functions[service].name)
-            rule = next(r["Name"] for r in events.list_rules(EventBusName=saga.bus)["Rules"]
-                        if r["Name"].startswith(f"{deployment.prefix}-{service}-rule"))
-            events.put_rule(Name=rule, EventBusName=saga.bus, EventPattern=json.dumps(contract.pattern(reacts_to)))
+            events.put_rule(Name=saga.rules[service], EventBusName=saga.bus,
+                            EventPattern=json.dumps(contract.pattern(reacts_to)))
 
 
 def wiring(saga: Saga) -> dict[str, str]:
@@ -193,8 +193,8 @@ def wiring(saga: Saga) -> dict[str, str]:
             found[f"state {name}"] = json.dumps(state, sort_keys=True)
         return found
     events, lam = client("events"), client("lambda")
-    for rule in events.list_rules(EventBusName=saga.bus)["Rules"]:
-        found[f"rule {rule['Name'].split('-rule')[0].split('-')[-1]}"] = rule["EventPattern"]
+    for service, rule in saga.rules.items():
+        found[f"rule {service}"] = events.describe_rule(Name=rule, EventBusName=saga.bus)["EventPattern"]
     for service, fn in saga.functions.items():
         env = lam.get_function_configuration(FunctionName=fn.name)["Environment"]["Variables"]
         found[f"function {service}"] = env.get("REACTS_TO", "")
