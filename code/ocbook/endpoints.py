@@ -13,7 +13,8 @@ from urllib.parse import urlparse
 
 from ocbook.paths import LAUNCHER
 
-DEFAULT = "http://127.0.0.1:4566"
+# The embedded engine's address; OCBOOK_ENGINE_PORT moves it (a second engine, a busy 4566).
+DEFAULT = f"http://127.0.0.1:{os.environ.get('OCBOOK_ENGINE_PORT', '4566')}"
 EXPLICIT_VARIABLES = ("AWS_ENDPOINT_URL", "LOCALSTACK_ENDPOINT")
 
 
