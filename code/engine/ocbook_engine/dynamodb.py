@@ -18,6 +18,8 @@ from localstack.aws.api.dynamodbstreams import DynamodbstreamsApi
 from localstack.services.moto import MotoFallbackDispatcher, call_moto
 from localstack.services.plugins import Service, aws_provider
 
+from ocbook_engine.versions import require
+
 
 def moto_table(context: RequestContext, name: str):
     """The moto Table behind a request's account and region."""
@@ -74,6 +76,7 @@ def mend_stream_records() -> None:
 @aws_provider(api="dynamodb", name="moto")
 def dynamodb_moto():
     """The dynamodb:moto provider plugin."""
+    require("dynamodb:moto", "localstack-core", "moto-ext")
     mend_stream_records()
     return Service.for_provider(MotoDynamoDBProvider(), dispatch_table_factory=MotoFallbackDispatcher)
 
@@ -81,5 +84,6 @@ def dynamodb_moto():
 @aws_provider(api="dynamodbstreams", name="moto")
 def dynamodbstreams_moto():
     """The dynamodbstreams:moto provider plugin."""
+    require("dynamodbstreams:moto", "localstack-core", "moto-ext")
     mend_stream_records()
     return Service.for_provider(MotoDynamoDBStreamsProvider(), dispatch_table_factory=MotoFallbackDispatcher)

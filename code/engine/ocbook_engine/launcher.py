@@ -110,22 +110,41 @@ def read_stamps() -> dict:
     return stamps if isinstance(stamps, dict) and venv_python().exists() else {}
 
 
+LOCK = "requirements.lock"  # every package of the engine venv, exact versions (`make lock` regenerates it)
+
+
+def installer() -> list[str]:
+    """uv from the book's venv (fast), else pip; both install from the same lock file."""
+    uv = Path(sys.executable).parent / "uv"
+    if uv.exists():
+        return [str(uv), "pip", "install", "-q", "--python", str(venv_python())]
+    return [str(venv_python()), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+
+
+def create_venv(python: str) -> None:
+    """An empty venv for the engine (uv's is made in a fraction of a second; pip's needs ensurepip)."""
+    uv = Path(sys.executable).parent / "uv"
+    if uv.exists():
+        run_logged([str(uv), "venv", "-q", "--seed", "--python", python, str(VENV)], "creating the engine venv")
+    else:
+        run_logged([python, "-m", "venv", str(VENV)], "creating the engine venv")
+
+
 def setup() -> None:
-    """Create the engine venv from the pinned requirements, (re)install our plugins, pre-install kinesis-local."""
+    """Create the engine venv from the lock file, (re)install our plugins, pre-install kinesis-local."""
     stamps = read_stamps()
-    pip = [str(venv_python()), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    if stamps.get("requirements.txt") != fingerprint("requirements.txt"):
+    if stamps.get(LOCK) != fingerprint(LOCK):
         python = find_python313()
-        say(f"creating the engine venv in {VENV} with {python} (first use only)")
+        say(f"creating the engine venv in {VENV} with {python} (first use, or {LOCK} changed)")
         if VENV.exists():
             shutil.rmtree(VENV)
-        run_logged([python, "-m", "venv", str(VENV)], "creating the engine venv")
-        run_logged(pip + ["-r", str(ENGINE_SRC / "requirements.txt")], "installing localstack-core")
+        create_venv(python)
+        run_logged(installer() + ["-r", str(ENGINE_SRC / LOCK)], "installing localstack-core from the lock file")
         install_kinesis_local()
-        stamps = {"requirements.txt": fingerprint("requirements.txt")}
+        stamps = {LOCK: fingerprint(LOCK)}
         STAMP.write_text(json.dumps(stamps))
     if stamps.get("pyproject.toml") != fingerprint("pyproject.toml"):
-        run_logged(pip + ["--no-deps", "-e", str(ENGINE_SRC)], "installing the book's engine plugins")
+        run_logged(installer() + ["--no-deps", "-e", str(ENGINE_SRC)], "installing the book's engine plugins")
         stamps["pyproject.toml"] = fingerprint("pyproject.toml")
         STAMP.write_text(json.dumps(stamps))
         say("engine venv ready")

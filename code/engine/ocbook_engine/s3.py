@@ -10,10 +10,13 @@ import tempfile
 
 from localstack.services.plugins import Service, aws_provider
 
+from ocbook_engine.versions import require
+
 
 @aws_provider(api="s3", name="local-tmp")
 def s3_local_tmp():
     """LocalStack's S3 provider, storing objects under $TMPDIR/localstack-s3-storage."""
+    require("s3:local-tmp", "localstack-core")
     from localstack.services.s3.provider import S3Provider
     from localstack.services.s3.storage.ephemeral import EphemeralS3ObjectStore
 
