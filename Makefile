@@ -3,36 +3,69 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
 LAUNCH := $(PY) code/engine/ocbook_engine/launcher.py
 WITH_ENGINE := $(PY) -m ocbook.with_engine --
+PYTEST := $(PY) -m pytest -p no:cacheprovider
+# Every page is read again (--all); notebooks come from the execution cache, so only chapters that changed or
+# failed last time are executed. A failed chapter is never cached, so it can never turn into a green build.
+BUILD := $(VENV)/bin/jupyter-book build . -W -n --keep-going --all
+SYSDEPS := .ci/system-deps
 PORT ?= 8000
 N ?= 01
 
-.PHONY: book test setup engine-setup engine-start engine-stop engine-status engine-logs bench \
-        serve clean chapter chapter-memory unit conformance notebooks site site-check expected
+.PHONY: book test setup sysdeps-book sysdeps-test engine-setup engine-start engine-stop engine-status engine-logs \
+        bench serve clean chapter chapter-memory unit conformance notebooks site site-check expected lock
 
-book: setup
-	$(WITH_ENGINE) $(VENV)/bin/jupyter-book build . -W -n --keep-going
+book: sysdeps-book setup
+	@$(WITH_ENGINE) $(BUILD); built=$$?; $(PY) -m ocbook.buildcheck; checked=$$?; \
+	  if [ $$built -ne 0 ] || [ $$checked -ne 0 ]; then echo "make book: FAILED (see above)"; exit 1; fi
 	@echo
 	@echo "The book is in _build/html/index.html; serve it with: make serve (http://127.0.0.1:$(PORT))"
 
-test: setup
-	$(WITH_ENGINE) bash -c '$(PY) -m pytest tests/unit tests/engine chapters -p no:cacheprovider \
-	  && $(VENV)/bin/jupyter-book build . -W -n --keep-going \
-	  && $(PY) -m pytest tests/site -p no:cacheprovider'
+# Each chapter is executed once, by the site build; nbval then validates what the build executed (--from-build).
+test: sysdeps-test setup
+	$(PYTEST) tests/unit
+	$(WITH_ENGINE) bash -c '$(PYTEST) tests/engine && { \
+	    $(BUILD); built=$$?; \
+	    $(PYTEST) chapters --from-build; validated=$$?; \
+	    $(PY) -m ocbook.buildcheck; checked=$$?; \
+	    [ $$built -eq 0 ] && [ $$validated -eq 0 ] && [ $$checked -eq 0 ]; }'
+	$(PYTEST) tests/site
 
-# ---- set-up: the book's venv (any Python >= 3.11) and the engine's venv (Python 3.13), each once
+# ---- set-up: system tools first (seconds), then the book's venv (Python >= 3.11) and the engine's (3.13)
+sysdeps-book:
+	@$(SYSDEPS) ensure book
+sysdeps-test:
+	@$(SYSDEPS) ensure test
+
 setup: $(VENV)/.installed engine-setup
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "the book needs Python >= 3.11; run with PYTHON=/path/to/python3.11 (or newer)"; exit 1; }
+	@grep -q "requirements.txt sha256 $$(sha256sum requirements.txt | cut -c1-64)" requirements.lock || \
+	  { echo "requirements.txt changed since requirements.lock was made: run \`make lock\`"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q "$$(grep '^uv==' requirements.lock)"
+	$(UV) pip sync -q --python $(PY) requirements.lock
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'ocbook.pth').write_text('$(CURDIR)/code\n$(CURDIR)/code/functions\n')"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
 engine-setup: $(VENV)/.installed
+	@grep -q "requirements.txt sha256 $$(sha256sum code/engine/requirements.txt | cut -c1-64)" \
+	  code/engine/requirements.lock || { echo "code/engine/requirements.txt changed since its lock was made: \
+	  run \`make lock\`"; exit 1; }
 	$(LAUNCH) setup
+
+# Regenerate both lock files from requirements.txt and code/engine/requirements.txt (then run `make setup`).
+lock: $(VENV)/.installed
+	$(UV) pip compile -q --universal --python-version 3.11 requirements.txt -o requirements.lock
+	echo "# input: requirements.txt sha256 $$(sha256sum requirements.txt | cut -c1-64)" >> requirements.lock
+	$(UV) pip compile -q --python-version 3.13 code/engine/requirements.txt -o code/engine/requirements.lock
+	echo "# input: requirements.txt sha256 $$(sha256sum code/engine/requirements.txt | cut -c1-64)" \
+	  >> code/engine/requirements.lock
 
 # ---- the engine by hand
 engine-start: setup
@@ -48,23 +81,24 @@ bench: setup
 
 # ---- parts of `make test`
 unit: setup
-	$(PY) -m pytest tests/unit -p no:cacheprovider
+	$(PYTEST) tests/unit
 conformance: setup
-	$(WITH_ENGINE) $(PY) -m pytest tests/engine -p no:cacheprovider
+	$(WITH_ENGINE) $(PYTEST) tests/engine
+# every chapter run by nbval in its own kernel (no site build)
 notebooks: setup
-	$(WITH_ENGINE) $(PY) -m pytest chapters -p no:cacheprovider
+	$(WITH_ENGINE) $(PYTEST) chapters
 chapter: setup
-	$(WITH_ENGINE) $(PY) -m pytest chapters -p no:cacheprovider -k "$(N)"
+	$(WITH_ENGINE) $(PYTEST) chapters -k "$(N)"
 chapter-memory: engine-start
-	$(LAUNCH) peak -- $(PY) -m pytest chapters -q -p no:cacheprovider -k "$(N)"
-expected: setup
-	$(WITH_ENGINE) $(PY) tests/record_expected.py
+	$(LAUNCH) peak -- $(PYTEST) chapters -q -k "$(N)"
+# record the outputs of cells tagged nbval-check-output from the notebooks the site build executed
+expected: book
+	$(PY) tests/record_expected.py
 
-# strict site build from the execution cache (a chapter is executed again only if it changed)
-site: setup
-	$(WITH_ENGINE) $(VENV)/bin/jupyter-book build . -W -n --keep-going
+# the site from the execution cache (same as `make book`), and the browser check of the built site
+site: book
 site-check: setup
-	$(PY) -m pytest tests/site -p no:cacheprovider
+	$(PYTEST) tests/site
 
 serve:
 	@echo "Serving _build/html at http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
