@@ -31,8 +31,14 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
+# With an explicit endpoint (AWS_ENDPOINT_URL or LOCALSTACK_ENDPOINT) the embedded engine is never started,
+# so its venv (and Python 3.13) is not needed.
 engine-setup: $(VENV)/.installed
+ifeq ($(strip $(AWS_ENDPOINT_URL)$(LOCALSTACK_ENDPOINT)),)
 	$(LAUNCH) setup
+else
+	@echo "[engine] not set up: the book uses $(or $(AWS_ENDPOINT_URL),$(LOCALSTACK_ENDPOINT))"
+endif
 
 # ---- the engine by hand
 engine-start: setup
