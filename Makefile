@@ -9,7 +9,7 @@ PORT ?= 8000
 N ?= 01
 
 .PHONY: book test setup engine-setup engine-start engine-stop engine-status engine-logs bench \
-        serve clean chapter chapter-memory unit conformance notebooks site site-check expected
+        serve clean chapter chapter-memory unit conformance notebooks site site-check expected workflow-lint
 
 book: setup
 	$(WITH_ENGINE) $(VENV)/bin/jupyter-book build . -W -n --keep-going
@@ -71,6 +71,12 @@ site: setup
 	$(WITH_ENGINE) $(VENV)/bin/jupyter-book build . -W -n --keep-going
 site-check: setup
 	$(PY) -m pytest tests/site -p no:cacheprovider
+
+# the CI workflow in .github/workflows, checked offline: actionlint (shellcheck/pyflakes integrations off, so the
+# result does not depend on what else is installed) and zizmor (security: permissions, pinning, injection)
+workflow-lint: $(VENV)/.installed
+	$(VENV)/bin/actionlint -shellcheck= -pyflakes= .github/workflows/*.yml
+	$(VENV)/bin/zizmor --offline --quiet .github/workflows
 
 serve:
 	@echo "Serving _build/html at http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
