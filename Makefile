@@ -15,7 +15,8 @@ PORT ?= 8000
 N ?= 01
 
 .PHONY: book test setup sysdeps-book sysdeps-test engine-setup engine-start engine-stop engine-status engine-logs \
-        bench serve clean chapter chapter-memory unit conformance notebooks site site-check expected lock
+        bench serve clean chapter chapter-memory unit conformance notebooks site site-check expected lock \
+        workflow-lint
 
 book: sysdeps-book setup
 	@$(WITH_ENGINE) $(BUILD); built=$$?; $(PY) -m ocbook.buildcheck; checked=$$?; \
@@ -26,6 +27,7 @@ book: sysdeps-book setup
 # Each chapter is executed once, by the site build; nbval then validates what the build executed (--from-build).
 test: sysdeps-test setup
 	$(PYTEST) tests/unit
+	$(MAKE) --no-print-directory workflow-lint
 	$(WITH_ENGINE) bash -c '$(PYTEST) tests/engine && { \
 	    $(BUILD); built=$$?; \
 	    $(PYTEST) chapters --from-build; validated=$$?; \
@@ -41,26 +43,35 @@ sysdeps-test:
 
 setup: $(VENV)/.installed engine-setup
 
-$(VENV)/.installed: requirements.lock
+# a venv holding just uv (at the locked version), which then installs everything else
+$(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "the book needs Python >= 3.11; run with PYTHON=/path/to/python3.11 (or newer)"; exit 1; }
-	@grep -q "requirements.txt sha256 $$(sha256sum requirements.txt | cut -c1-64)" requirements.lock || \
-	  { echo "requirements.txt changed since requirements.lock was made: run \`make lock\`"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q "$$(grep '^uv==' requirements.lock)"
+
+$(VENV)/.installed: requirements.lock | $(UV)
+	@grep -q "requirements.txt sha256 $$(sha256sum requirements.txt | cut -c1-64)" requirements.lock || \
+	  { echo "requirements.txt changed since requirements.lock was made: run \`make lock\`"; exit 1; }
 	$(UV) pip sync -q --python $(PY) requirements.lock
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'ocbook.pth').write_text('$(CURDIR)/code\n$(CURDIR)/code/functions\n')"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
+# With an explicit endpoint (AWS_ENDPOINT_URL or LOCALSTACK_ENDPOINT) the embedded engine is never started,
+# so its venv (and Python 3.13) is not needed.
 engine-setup: $(VENV)/.installed
+ifeq ($(strip $(AWS_ENDPOINT_URL)$(LOCALSTACK_ENDPOINT)),)
 	@grep -q "requirements.txt sha256 $$(sha256sum code/engine/requirements.txt | cut -c1-64)" \
 	  code/engine/requirements.lock || { echo "code/engine/requirements.txt changed since its lock was made: \
 	  run \`make lock\`"; exit 1; }
 	$(LAUNCH) setup
+else
+	@echo "[engine] not set up: the book uses $(or $(AWS_ENDPOINT_URL),$(LOCALSTACK_ENDPOINT))"
+endif
 
 # Regenerate both lock files from requirements.txt and code/engine/requirements.txt (then run `make setup`).
-lock: $(VENV)/.installed
+lock: | $(UV)
 	$(UV) pip compile -q --universal --python-version 3.11 requirements.txt -o requirements.lock
 	echo "# input: requirements.txt sha256 $$(sha256sum requirements.txt | cut -c1-64)" >> requirements.lock
 	$(UV) pip compile -q --python-version 3.13 code/engine/requirements.txt -o code/engine/requirements.lock
@@ -99,6 +110,12 @@ expected: book
 site: book
 site-check: setup
 	$(PYTEST) tests/site
+
+# the CI workflow in .github/workflows, checked offline: actionlint (shellcheck/pyflakes integrations off, so the
+# result does not depend on what else is installed) and zizmor (security: permissions, pinning, injection)
+workflow-lint: $(VENV)/.installed
+	$(VENV)/bin/actionlint -shellcheck= -pyflakes= .github/workflows/*.yml
+	$(VENV)/bin/zizmor --offline --quiet .github/workflows
 
 serve:
 	@echo "Serving _build/html at http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
