@@ -191,3 +191,25 @@ def test_a_dlq_deleted_during_retries_loses_only_that_event(deployment):
     put_event(bus, {"order": 8})  # positive control: the engine keeps delivering, to both targets
     assert ob.wait.messages(failing.url, 1)[0]["Body"]["detail"] == {"order": 8}
     assert ob.wait.messages(healthy.url, 1)[0]["Body"]["detail"] == {"order": 8}
+
+
+def test_a_rate_rule_fires_every_period_times_the_time_scale(deployment):
+    """rate(1 minute) fires once an AWS minute: every second at the default 1/60; a disabled rule stops."""
+    queue = deployment.queue("ticks")
+    events = ob.client("events")
+    name = deployment.name("tick")
+    events.put_rule(Name=name, ScheduleExpression="rate(1 minute)")
+    deployment.on_teardown(f"rule {name}", lambda: (events.remove_targets(Rule=name, Ids=["t0"]),
+                                                    events.delete_rule(Name=name)))
+    events.put_targets(Rule=name, Targets=[{"Id": "t0", "Arn": queue.arn}])
+    scale = ob.engine.time_scale()
+    ticks = []
+    for _ in range(3):
+        ob.wait.messages(queue.url, 1, timeout=5 + 120 * scale)
+        ticks.append(time.monotonic())
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    print(f"scale {scale:.4f}: rate(1 minute) ticks {[round(g, 2) for g in gaps]} s apart (AWS: 60 s)")
+    assert all(0.5 * 60 * scale <= gap <= 60 * scale + 1.5 for gap in gaps), gaps
+    events.disable_rule(Name=name)
+    ob.wait.drain(queue.url, quiet_for=1.5 * 60 * scale + 1)
+    assert stays(lambda: ob.wait.queue_depth(queue.url) == 0, 2 * 60 * scale + 0.5)

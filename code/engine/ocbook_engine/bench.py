@@ -149,8 +149,8 @@ def eventbridge_to_dlq(client, port: int) -> None:
     fault = json.dumps({"TargetArn": busy, "ErrorCode": "ThrottlingException", "StatusCode": 429, "Count": 10})
     urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/_ocbook/events/faults",
                                                   data=fault.encode(), method="POST"), timeout=5).read()
-    labels = {"Gone": "EventBridge event, missing target -> DLQ record",
-              "Busy": "EventBridge event, throttled x4 -> DLQ record"}
+    labels = {"Gone": "EventBridge, target missing -> DLQ record",
+              "Busy": "EventBridge, throttled x4 -> DLQ record"}
     for kind, label in labels.items():
         started = time.perf_counter()
         events.put_events(Entries=[{"EventBusName": "bench", "Source": "bench", "DetailType": kind, "Detail": "{}"}])

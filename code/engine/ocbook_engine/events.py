@@ -21,7 +21,8 @@ and Lambda's own async retries handle it.
 
 Time runs on the engine's one clock (``ocbook_engine.clock``): back-off waits are AWS's delays times the scale,
 and an event's age is measured in AWS seconds (real seconds / scale), so the number of attempts that fit in
-``MaximumEventAgeInSeconds`` is the one AWS would make.
+``MaximumEventAgeInSeconds`` is the one AWS would make. Scheduled rules with a ``rate(...)`` expression fire
+every period times the scale (LocalStack's own loop looks once a minute); ``cron(...)`` rules keep real time.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import itertools
 import json
 import logging
 import random
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -263,6 +265,46 @@ class Redelivery:
             self._pool.submit(self.deliver, attempt.sender, attempt.event, attempt.trace_header, attempt)
 
 
+RATE = re.compile(r"^\s*rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)\s*$")
+UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str | None) -> int | None:
+    """The period of a rate(...) schedule in AWS seconds, or None for a cron(...) or no schedule."""
+    match = RATE.match(expression or "")
+    return int(match.group(1)) * UNIT_SECONDS[match.group(2).rstrip("s")] if match else None
+
+
+class Ticker:
+    """Fires scheduled rules with a rate(...) expression every period x the time scale (one thread per rule)."""
+
+    def __init__(self):
+        self._stops: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self, key: str, period: float, fire, enabled) -> None:
+        """(Re)start the rule's ticks: every `period` AWS seconds, fire() if enabled()."""
+        stop = threading.Event()
+        with self._lock:
+            if previous := self._stops.pop(key, None):
+                previous.set()
+            self._stops[key] = stop
+
+        def tick():
+            while not stop.wait(period * clock.scale()):
+                if enabled():
+                    fire()
+
+        threading.Thread(target=tick, name="events-rate-schedule", daemon=True).start()
+
+    def stop(self, key: str | None = None) -> None:
+        """Stop one rule's ticks (or all of them)."""
+        with self._lock:
+            for name in [key] if key else list(self._stops):
+                if stop := self._stops.pop(name, None):
+                    stop.set()
+
+
 class DeliveringSender:
     """A LocalStack target sender whose process_event goes through Redelivery (never raises)."""
 
@@ -283,6 +325,7 @@ def events_ocbook():
     """The events:ocbook provider plugin."""
     from localstack.services.events.models import ValidationException
     from localstack.services.events.provider import EventsProvider
+    from localstack.services.events.scheduler import JobScheduler
 
     class DeliveryEventsProvider(EventsProvider):
         """LocalStack's events provider with AWS's target retry policy and dead-letter queues."""
@@ -290,16 +333,36 @@ def events_ocbook():
         def __init__(self):
             super().__init__()
             self._redelivery = Redelivery()
+            self._ticker = Ticker()
 
         def on_before_stop(self):
             self._redelivery.stop()
+            self._ticker.stop()
             super().on_before_stop()
 
         def put_targets(self, context, rule, targets, event_bus_name=None, **kwargs):
             for index, target in enumerate(targets, start=1):
                 if message := check_target(index, target, context.region):
                     raise ValidationException(message)
-            return super().put_targets(context, rule, targets, event_bus_name, **kwargs)
+            response = super().put_targets(context, rule, targets, event_bus_name, **kwargs)
+            self._schedule_on_the_clock(self.get_rule_service(context.region, context.account_id, rule,
+                                                              event_bus_name), context)
+            return response
+
+        def _schedule_on_the_clock(self, service, context) -> None:
+            """A rate(...) rule ticks every period x the time scale instead of LocalStack's minute loop."""
+            period = rate_seconds(service.rule.schedule_expression)
+            if period is None or not getattr(service, "job_id", None):
+                return  # cron(...) schedules stay on LocalStack's scheduler, in real time
+            JobScheduler.instance().cancel_job(service.job_id)
+            rule = service.rule
+            fire = self._get_scheduled_rule_job_function(context.account_id, context.region, rule)
+            self._ticker.start(rule.arn, period, fire, lambda: rule.state != "DISABLED" and rule.targets)
+
+        def _delete_rule_services(self, rules):
+            for rule in [rules] if hasattr(rules, "arn") else list(rules.values()):
+                self._ticker.stop(rule.arn)
+            super()._delete_rule_services(rules)
 
         def create_target_sender(self, target, rule_arn, rule_name, region, account_id):
             sender = super().create_target_sender(target, rule_arn, rule_name, region, account_id)
