@@ -141,6 +141,25 @@ def pin_retry_delays(times: list[float]) -> None:
         assert aws * scale <= gap <= aws * scale + 1.0, (gaps, scale)
 
 
+def test_async_event_age_is_counted_on_the_engines_clock(deployment, records):
+    """AWS: a 60 s MaximumEventAgeInSeconds drops the event before its first retry (which comes ~1 min later).
+
+    The engine counts the age on the same scaled clock as the retry delay, so the outcome is AWS's; the function
+    with a 6 h age is the positive control (it gets its retry).
+    """
+    results = deployment.queue("agedest")
+    young = deployment.function("age60", "probe.handlers.record", env={"TABLE": records, "KEY": "age60", "FAIL": "always"})
+    old = deployment.function("age6h", "probe.handlers.record", env={"TABLE": records, "KEY": "age6h", "FAIL": "always"})
+    deployment.async_config(young, retries=1, max_age=60, on_failure=results.arn)
+    deployment.async_config(old, retries=1, max_age=21600, on_failure=results.arn)
+    for fn in (young, old):
+        ob.client("lambda").invoke(FunctionName=fn.name, InvocationType="Event", Payload=b"{}")
+    outcomes = {m["Body"]["requestContext"]["functionArn"].split(":")[6]: m["Body"]["requestContext"]
+                for m in ob.wait.messages(results.url, 2, timeout=30)}
+    assert (outcomes[young.name]["condition"], outcomes[young.name]["approximateInvokeCount"]) == ("EventAgeExceeded", 1)
+    assert (outcomes[old.name]["condition"], outcomes[old.name]["approximateInvokeCount"]) == ("RetriesExhausted", 2)
+
+
 def test_async_destinations_receive_lambdas_records(deployment, records):
     success, failure = deployment.queue("ok"), deployment.queue("ko")
     fn = deployment.function("dest", "probe.handlers.record", env={"TABLE": records, "KEY": "dest"})
