@@ -83,7 +83,7 @@ class Deployment:
             try:
                 action()
             except Exception as exc:  # cleanup must go on
-                if "NotFound" not in type(exc).__name__ and "NonExistent" not in type(exc).__name__:
+                if not any(gone in type(exc).__name__ for gone in ("NotFound", "NonExistent", "DoesNotExist")):
                     failures.append(f"{label}: {exc}")
                     LOG.warning("teardown of %s failed: %s", label, exc)
         self.created.clear()

@@ -1,11 +1,11 @@
-"""SQS, SNS and EventBridge: redrive, fan-out, bus targets; and the EventBridge retry/DLQ difference."""
+"""SQS, SNS and EventBridge: redrive, fan-out, bus targets, an EventBridge target DLQ."""
 
 from __future__ import annotations
 
 import json
 
 import ocbook as ob
-from tests.engine.conftest import stays, wait_items
+from tests.engine.conftest import wait_items
 
 
 def fail_receives(queue, times: int) -> None:
@@ -86,15 +86,18 @@ def test_eventbridge_to_lambda_and_to_step_functions(deployment, records):
     assert done["status"] == "SUCCEEDED" and done["output"]["detail"] == {"n": 1}
 
 
-def test_difference_eventbridge_target_retry_policy_and_dlq_are_not_applied(deployment):
-    """AWS retries a failed target delivery (24 h / 185 attempts by default) and then uses the target DLQ.
+def test_eventbridge_target_dlq_receives_an_event_for_a_missing_target(deployment):
+    """AWS sends an event for a target that no longer exists straight to the target's DLQ, without retries.
 
-    The engine only logs the failure: the DLQ stays empty. Pinned so that a fix shows up as a failing test.
+    The live queue on the same rule is the positive control: the rule fired. More in test_eventbridge_delivery.py.
     """
     bus = deployment.bus("nodlq")
-    dlq = deployment.queue("targetdlq")
+    dlq, live = deployment.queue("targetdlq"), deployment.queue("live")
     missing = f"arn:aws:lambda:{ob.REGION}:{ob.ACCOUNT}:function:{deployment.name('gone')}"
-    deployment.rule(bus, {"detail-type": ["Lost"]}, [{"Arn": missing, "DeadLetterConfig": {"Arn": dlq.arn},
-                                                      "RetryPolicy": {"MaximumRetryAttempts": 0}}])
+    deployment.rule(bus, {"detail-type": ["Lost"]}, [live.arn, {"Arn": missing, "DeadLetterConfig": {"Arn": dlq.arn}}])
     put_event(bus, "Lost", {"n": 1})
-    assert stays(lambda: ob.wait.queue_depth(dlq.url) == 0, 4)
+    assert ob.wait.messages(live.url, 1)[0]["Body"]["detail"] == {"n": 1}
+    [letter] = ob.wait.messages(dlq.url, 1, timeout=10)
+    attributes = {k: v["StringValue"] for k, v in letter["MessageAttributes"].items()}
+    assert attributes["ERROR_CODE"] == "NO_RESOURCE" and attributes["RETRY_ATTEMPTS"] == "0"
+    assert attributes["TARGET_ARN"] == missing and letter["Body"]["detail"] == {"n": 1}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from ocbook_engine import launcher
 
 
@@ -20,10 +22,18 @@ def test_engine_env_has_the_settings_that_make_it_work_here(monkeypatch):
     assert "AWS_ENDPOINT_URL" not in env  # the engine must not inherit the book's client settings
 
 
-def test_retry_base_delay_is_a_setting(monkeypatch):
-    assert launcher.engine_env()["LAMBDA_RETRY_BASE_DELAY"] == launcher.DEFAULT_RETRY_BASE_DELAY
-    monkeypatch.setenv("LAMBDA_RETRY_BASE_DELAY", "60")
-    assert launcher.engine_env()["LAMBDA_RETRY_BASE_DELAY"] == "60"
+def test_time_scale_is_one_setting_passed_to_the_engine(monkeypatch):
+    monkeypatch.delenv("OCBOOK_TIME_SCALE", raising=False)
+    assert float(launcher.engine_env()["OCBOOK_TIME_SCALE"]) == 1 / 60
+    monkeypatch.setenv("OCBOOK_TIME_SCALE", "1")
+    assert launcher.engine_env()["OCBOOK_TIME_SCALE"] == "1.0"
+    assert launcher.engine_env()["PROVIDER_OVERRIDE_EVENTS"] == "ocbook"
+
+
+def test_a_bad_time_scale_is_refused_with_what_to_do(monkeypatch):
+    monkeypatch.setenv("OCBOOK_TIME_SCALE", "60")
+    with pytest.raises(launcher.EngineError, match=r"must be in \(0, 1\]"):
+        launcher.engine_env()
 
 
 def test_explicit_python_comes_first(monkeypatch):

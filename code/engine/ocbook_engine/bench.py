@@ -116,6 +116,7 @@ def measure(port: int, rounds: int, functions: int, pid: int) -> None:
 
     runs = [timed(three_steps) for _ in range(max(3, rounds // 10))]
     report("3-step state machine end to end, median", statistics.median(runs), "ms")
+    eventbridge_to_dlq(client, port)
     for n in range(functions):
         lam.create_function(FunctionName=f"bench{n}", Runtime="python3.12", Handler="probe.handlers.echo", Role=ROLE,
                             Code={"ZipFile": code})
@@ -125,6 +126,39 @@ def measure(port: int, rounds: int, functions: int, pid: int) -> None:
     rss, pss = tree_memory_mb(pid)
     report(f"stress: tree RSS, {functions + 1} warm boto3 functions", rss, "MB", "(chapters: `make chapter-memory`)")
     report(f"stress: tree PSS, {functions + 1} warm boto3 functions", pss, "MB", "(shared pages counted once)")
+
+
+def eventbridge_to_dlq(client, port: int) -> None:
+    """Time from PutEvents to the DLQ record: a missing target (no retries) and a throttled one (3 retries)."""
+    import urllib.request
+
+    from ocbook_engine import clock
+
+    events, sqs = client("events"), client("sqs")
+    dlq = sqs.create_queue(QueueName="bench-eb-dlq")["QueueUrl"]
+    dlq_arn = "arn:aws:sqs:us-east-1:000000000000:bench-eb-dlq"
+    sqs.create_queue(QueueName="bench-eb-busy")
+    busy = "arn:aws:sqs:us-east-1:000000000000:bench-eb-busy"
+    events.create_event_bus(Name="bench")
+    targets = {"Gone": {"Arn": "arn:aws:lambda:us-east-1:000000000000:function:bench-gone"},
+               "Busy": {"Arn": busy, "RetryPolicy": {"MaximumRetryAttempts": 3}}}
+    for kind, target in targets.items():
+        events.put_rule(Name=f"bench-{kind}", EventBusName="bench", EventPattern=json.dumps({"detail-type": [kind]}))
+        events.put_targets(Rule=f"bench-{kind}", EventBusName="bench",
+                           Targets=[{"Id": "t", "DeadLetterConfig": {"Arn": dlq_arn}, **target}])
+    fault = json.dumps({"TargetArn": busy, "ErrorCode": "ThrottlingException", "StatusCode": 429, "Count": 10})
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/_ocbook/events/faults",
+                                                  data=fault.encode(), method="POST"), timeout=5).read()
+    labels = {"Gone": "EventBridge, target missing -> DLQ record",
+              "Busy": "EventBridge, throttled x4 -> DLQ record"}
+    for kind, label in labels.items():
+        started = time.perf_counter()
+        events.put_events(Entries=[{"EventBusName": "bench", "Source": "bench", "DetailType": kind, "Detail": "{}"}])
+        while not sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages"):
+            if time.perf_counter() - started > 60:
+                raise SystemExit(f"{label}: no DLQ record within 60 s")
+        report(label, (time.perf_counter() - started) * 1000, "ms",
+               f"time scale {clock.scale():.4g}" + (" (AWS: 3 back-offs, minutes)" if kind == "Busy" else ""))
 
 
 def main() -> None:

@@ -32,8 +32,6 @@ HOST = "127.0.0.1"
 PORT = int(os.environ.get("OCBOOK_ENGINE_PORT", "4566"))
 ENDPOINT = f"http://{HOST}:{PORT}"
 READY_TIMEOUT = float(os.environ.get("OCBOOK_ENGINE_READY_TIMEOUT", "90"))
-# Async Lambda retries wait LAMBDA_RETRY_BASE_DELAY x attempt seconds (AWS: about 1 and 2 minutes).
-DEFAULT_RETRY_BASE_DELAY = "1"
 # Idle function environments are stopped after this long (AWS keeps them for minutes too; memory matters here).
 DEFAULT_KEEPALIVE_MS = "60000"
 # The services the book uses. CloudWatch is left out on purpose: with it, every Lambda invoke publishes a
@@ -160,6 +158,18 @@ def install_kinesis_local() -> None:
 
 
 # ---------------------------------------------------------------- settings
+def time_scale() -> str:
+    """OCBOOK_TIME_SCALE checked here, so a bad value stops the start with one line (see clock.py)."""
+    try:
+        from ocbook_engine import clock
+    except ImportError:  # run as a script: this file's folder is on sys.path
+        import clock
+    try:
+        return repr(clock.scale())
+    except ValueError as exc:
+        raise EngineError(str(exc)) from None
+
+
 def engine_env() -> dict[str, str]:
     """The environment the engine runs with (see README: 'Engine settings')."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCALSTACK_"))}
@@ -183,7 +193,8 @@ def engine_env() -> dict[str, str]:
         "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "moto",
         "PROVIDER_OVERRIDE_S3": "local-tmp",
         "PROVIDER_OVERRIDE_LAMBDA": "local-process",
-        "LAMBDA_RETRY_BASE_DELAY": os.environ.get("LAMBDA_RETRY_BASE_DELAY", DEFAULT_RETRY_BASE_DELAY),
+        "PROVIDER_OVERRIDE_EVENTS": "ocbook",
+        "OCBOOK_TIME_SCALE": time_scale(),
         "LAMBDA_KEEPALIVE_MS": os.environ.get("LAMBDA_KEEPALIVE_MS", DEFAULT_KEEPALIVE_MS),
         "SERVICES": os.environ.get("SERVICES", DEFAULT_SERVICES),
         "PYTHONDONTWRITEBYTECODE": "1",
