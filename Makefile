@@ -9,7 +9,7 @@ PORT ?= 8000
 N ?= 01
 
 .PHONY: book test setup engine-setup engine-start engine-stop engine-status engine-logs bench \
-        serve clean chapter chapter-memory unit conformance notebooks site site-check expected
+        serve clean chapter chapter-memory unit conformance notebooks site site-check expected lint
 
 book: setup
 	$(WITH_ENGINE) $(VENV)/bin/jupyter-book build . -W -n --keep-going
@@ -24,10 +24,11 @@ test: setup
 # ---- set-up: the book's venv (any Python >= 3.11) and the engine's venv (Python 3.13), each once
 setup: $(VENV)/.installed engine-setup
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
-	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'ocbook.pth').write_text('$(CURDIR)/code\n$(CURDIR)/code/functions\n')"
+	rm -f $(VENV)/lib/python3*/site-packages/ocbook.pth  # the path file that preceded the package
+	$(PY) -m pip install --disable-pip-version-check -q -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -47,6 +48,8 @@ bench: setup
 	$(LAUNCH) bench
 
 # ---- parts of `make test`
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 unit: setup
 	$(PY) -m pytest tests/unit -p no:cacheprovider
 conformance: setup

@@ -5,17 +5,27 @@ Run with `make expected` (it needs a LocalStack), then review the diff before co
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
+import jupytext
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from conftest import CHECK_TAG, EXPECTED, cell_key  # noqa: E402
 
-import jupytext  # noqa: E402
+
+def load_collector():
+    """The root conftest.py (nbval's chapter collector), loaded by path: it is not a package."""
+    spec = importlib.util.spec_from_file_location("chapter_conftest", ROOT / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+COLLECTOR = load_collector()
+CHECK_TAG, EXPECTED, cell_key = COLLECTOR.CHECK_TAG, COLLECTOR.EXPECTED, COLLECTOR.cell_key
 
 
 def record(path: Path) -> int:
