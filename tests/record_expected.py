@@ -31,7 +31,8 @@ CHECK_TAG, EXPECTED, cell_key = COLLECTOR.CHECK_TAG, COLLECTOR.EXPECTED, COLLECT
 def record(path: Path) -> int:
     """Execute one chapter and store its checked cells' outputs; returns how many were recorded."""
     notebook = jupytext.read(path)
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
     recorded = {}
     for cell in notebook.cells:
         if cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", []):
