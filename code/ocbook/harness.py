@@ -283,8 +283,8 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     cli.add_argument("--trips", type=at_least_one, default=default["trips"], help="trips per style and level")
     cli.add_argument("--concurrency", type=at_least_one, default=default["concurrency"], help="trips in flight")
-    cli.add_argument("--levels", type=level_list, default=None,
-                     help="comma-separated concurrency levels to sweep (instead of --concurrency)")
+    cli.add_argument("--levels", type=level_list, default=argparse.SUPPRESS,
+                     help="comma-separated concurrency levels to sweep, e.g. 1,4,8 (default: --concurrency only)")
     cli.add_argument("--permanent", type=probability, default=default["permanent"],
                      help="probability that a trip has a step that can never be booked")
     cli.add_argument("--transient", type=probability, default=default["transient"],
@@ -311,7 +311,7 @@ def write(out: Path, frames: list[pd.DataFrame], report: dict) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     """Command line: run the comparison, optionally at several concurrency levels; write CSV and JSON."""
     args = parser().parse_args(argv)
-    levels = args.levels or [args.concurrency]
+    levels = getattr(args, "levels", None) or [args.concurrency]
     summaries: list[dict] = []
     frames: list[pd.DataFrame] = []
     runs = [Settings(args.trips, level, args.permanent, args.transient, args.duplicates, args.seed, args.timeout)

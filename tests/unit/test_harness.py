@@ -59,6 +59,7 @@ def test_measure_orchestrated_counts_state_transitions(monkeypatch):
 
 def test_cli_defaults_are_the_settings_defaults_and_help_shows_them(capsys):
     args = harness.parser().parse_args([])
+    assert not hasattr(args, "levels")
     for field in dataclasses.fields(harness.Settings):
         assert getattr(args, field.name) == field.default, field.name
     with pytest.raises(SystemExit):
