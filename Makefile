@@ -16,7 +16,7 @@ N ?= 01
 
 .PHONY: book test setup sysdeps-book sysdeps-test engine-setup engine-start engine-stop engine-status engine-logs \
         bench serve clean chapter chapter-memory unit conformance notebooks site site-check expected lock \
-        workflow-lint
+        workflow-lint lint
 
 book: sysdeps-book setup
 	@$(WITH_ENGINE) $(BUILD); built=$$?; $(PY) -m ocbook.buildcheck; checked=$$?; \
@@ -26,8 +26,8 @@ book: sysdeps-book setup
 
 # Each chapter is executed once, by the site build; nbval then validates what the build executed (--from-build).
 test: sysdeps-test setup
+	$(MAKE) --no-print-directory lint workflow-lint
 	$(PYTEST) tests/unit
-	$(MAKE) --no-print-directory workflow-lint
 	$(WITH_ENGINE) bash -c '$(PYTEST) tests/engine && { \
 	    $(BUILD); built=$$?; \
 	    $(PYTEST) chapters --from-build; validated=$$?; \
@@ -50,11 +50,12 @@ $(UV):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q "$$(grep '^uv==' requirements.lock)"
 
-$(VENV)/.installed: requirements.lock | $(UV)
+$(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
 	@grep -q "requirements.txt sha256 $$(sha256sum requirements.txt | cut -c1-64)" requirements.lock || \
 	  { echo "requirements.txt changed since requirements.lock was made: run \`make lock\`"; exit 1; }
 	$(UV) pip sync -q --python $(PY) requirements.lock
-	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'ocbook.pth').write_text('$(CURDIR)/code\n$(CURDIR)/code/functions\n')"
+	rm -f $(VENV)/lib/python3*/site-packages/ocbook.pth  # the path file that preceded the package
+	$(UV) pip install -q --python $(PY) -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -91,6 +92,8 @@ bench: setup
 	$(LAUNCH) bench
 
 # ---- parts of `make test`
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 unit: setup
 	$(PYTEST) tests/unit
 conformance: setup

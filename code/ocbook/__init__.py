@@ -5,9 +5,11 @@ Import it under a short name in a chapter: ``import ocbook as ob``; then
 """
 
 from ocbook import diagrams, engine, package, plots, saga, show, stepfunctions, trace, wait
-from ocbook.clients import ACCOUNT, REGION, client
+from ocbook.clients import ACCOUNT, REGION, EngineStopped, all_pages, client, register_ipython_handler
 from ocbook.deploy import Deployment
 from ocbook.endpoints import endpoint
 
-__all__ = ["ACCOUNT", "REGION", "Deployment", "client", "diagrams", "endpoint", "engine", "package", "plots", "saga", "show",
-           "stepfunctions", "trace", "wait"]
+__all__ = ["ACCOUNT", "REGION", "Deployment", "EngineStopped", "all_pages", "client", "diagrams", "endpoint",
+           "engine", "package", "plots", "saga", "show", "stepfunctions", "trace", "wait"]
+
+register_ipython_handler()  # in a notebook, a stopped engine is one line, not a wall of traceback

@@ -16,6 +16,9 @@ from ocbook.endpoints import endpoint
 from ocbook.wait import poll
 
 LOG = logging.getLogger("ocbook.deploy")
+# boto3 waiters poll every 0.2 s (the engine answers in milliseconds) for up to 30 s; a stream up to 60 s.
+WAIT_FAST = {"Delay": 0.2, "MaxAttempts": 150}
+WAIT_STREAM = {"Delay": 0.2, "MaxAttempts": 300}
 TRUST = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Action": "sts:AssumeRole",
     "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com", "events.amazonaws.com",
@@ -179,7 +182,7 @@ class Deployment:
                  "Projection": {"ProjectionType": "ALL"}} for index, attr in indexes.items()]
         ddb.create_table(**args)
         self.record("table", name, lambda: ddb.delete_table(TableName=name))
-        ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
+        ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig=WAIT_FAST)
         return name
 
     def stream_arn(self, table: str) -> str:
@@ -207,7 +210,7 @@ class Deployment:
         name = self.name(kind, 128)
         kinesis.create_stream(StreamName=name, ShardCount=shards)
         self.record("stream", name, lambda: kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True))
-        kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+        kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig=WAIT_STREAM)
         return kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
 
     # ------------------------------------------------------------ compute
@@ -244,7 +247,7 @@ class Deployment:
                 pass
 
         self.record("function", name, remove)
-        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=WAIT_FAST)
         return Function(name, arn)
 
     def async_config(self, function: Function, retries: int | None = None, max_age: int | None = None,

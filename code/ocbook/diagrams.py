@@ -7,7 +7,7 @@ from typing import Iterable
 
 import graphviz
 
-from ocbook.clients import client
+from ocbook.clients import all_pages, client
 
 FONT = "Helvetica"
 TAKEN = "#fde68a"
@@ -167,29 +167,31 @@ def topology(deployment, rankdir: str = "LR") -> graphviz.Digraph:
 
 def _buses(topo: Topology) -> None:
     events = client("events")
-    for bus in events.list_event_buses()["EventBuses"]:
+    for bus in all_pages(events, "list_event_buses", "EventBuses"):
         if not topo.ours(bus["Name"]):
             continue
         topo.node(bus["Arn"], "bus")
-        for rule in events.list_rules(EventBusName=bus["Name"])["Rules"]:
+        for rule in all_pages(events, "list_rules", "Rules", EventBusName=bus["Name"]):
             pattern = json.loads(rule.get("EventPattern") or "{}")
             label = ", ".join(pattern.get("detail-type", [])) or short(rule["Name"], topo.uid, topo.prefix)
-            for target in events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus["Name"])["Targets"]:
+            targets = all_pages(events, "list_targets_by_rule", "Targets", Rule=rule["Name"], EventBusName=bus["Name"])
+            for target in targets:
                 topo.edge(bus["Arn"], topo.node(target["Arn"], arn_kind(target["Arn"])), label)
 
 
 def _topics(topo: Topology) -> None:
     sns = client("sns")
-    for topic in sns.list_topics()["Topics"]:
+    for topic in all_pages(sns, "list_topics", "Topics"):
         if topo.ours(topic["TopicArn"]):
             topo.node(topic["TopicArn"], "topic")
-            for sub in sns.list_subscriptions_by_topic(TopicArn=topic["TopicArn"])["Subscriptions"]:
+            subscriptions = all_pages(sns, "list_subscriptions_by_topic", "Subscriptions", TopicArn=topic["TopicArn"])
+            for sub in subscriptions:
                 topo.edge(topic["TopicArn"], topo.node(sub["Endpoint"], arn_kind(sub["Endpoint"])), sub["Protocol"])
 
 
 def _functions(topo: Topology) -> None:
     lam = client("lambda")
-    for fn in lam.list_functions()["Functions"]:
+    for fn in all_pages(lam, "list_functions", "Functions"):
         if not topo.ours(fn["FunctionName"]):
             continue
         arn = topo.node(fn["FunctionArn"], "function")
@@ -216,8 +218,8 @@ def _resolve(topo: Topology, value: str) -> str | None:
         return None
     if value.startswith("arn:"):
         return topo.node(value, arn_kind(value))
-    for key, (kind, _) in topo.nodes.items():
-        if key.endswith(value) or key.endswith("/" + value):
+    for key in topo.nodes:
+        if key.endswith(value):  # a name or the last part of a queue URL
             return key
     kind = "queue" if value.startswith("http") else "table"
     return topo.node(value, kind)
@@ -225,7 +227,7 @@ def _resolve(topo: Topology, value: str) -> str | None:
 
 def _mappings(topo: Topology) -> None:
     lam = client("lambda")
-    for esm in lam.list_event_source_mappings()["EventSourceMappings"]:
+    for esm in all_pages(lam, "list_event_source_mappings", "EventSourceMappings"):
         if topo.ours(esm["FunctionArn"]):
             source = esm["EventSourceArn"]
             kind = "table" if ":dynamodb:" in source else arn_kind(source)
@@ -239,7 +241,7 @@ def _mappings(topo: Topology) -> None:
 
 def _queues(topo: Topology) -> None:
     sqs = client("sqs")
-    for url in sqs.list_queues().get("QueueUrls", []):
+    for url in all_pages(sqs, "list_queues", "QueueUrls"):
         if not topo.ours(url):
             continue
         attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "RedrivePolicy"])["Attributes"]
@@ -251,7 +253,7 @@ def _queues(topo: Topology) -> None:
 
 def _state_machines(topo: Topology) -> None:
     sfn = client("stepfunctions")
-    for machine in sfn.list_state_machines()["stateMachines"]:
+    for machine in all_pages(sfn, "list_state_machines", "stateMachines"):
         if topo.ours(machine["name"]):
             arn = topo.node(machine["stateMachineArn"], "state machine")
             definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
@@ -277,7 +279,7 @@ def _task_resources(asl: dict) -> list[str]:
 
 def _buckets(topo: Topology) -> None:
     s3 = client("s3")
-    for bucket in s3.list_buckets()["Buckets"]:
+    for bucket in all_pages(s3, "list_buckets", "Buckets"):
         if topo.ours(bucket["Name"]):
             key = topo.node(bucket["Name"], "bucket")
             config = s3.get_bucket_notification_configuration(Bucket=bucket["Name"])

@@ -16,6 +16,11 @@ from ocbook.paths import LAUNCHER
 # The embedded engine's address; OCBOOK_ENGINE_PORT moves it (a second engine, a busy 4566).
 DEFAULT = f"http://127.0.0.1:{os.environ.get('OCBOOK_ENGINE_PORT', '4566')}"
 EXPLICIT_VARIABLES = ("AWS_ENDPOINT_URL", "LOCALSTACK_ENDPOINT")
+AWS_DOMAINS = ("amazonaws.com", "amazonaws.com.cn", "api.aws")
+# LocalStack's health answer maps service names to these states (localstack.services.plugins.ServiceState).
+SERVICE_STATES = {"unknown", "available", "disabled", "starting", "running", "stopping", "stopped", "error"}
+KNOWN_SERVICES = {"s3", "sqs", "sns", "lambda", "dynamodb", "events", "kinesis", "stepfunctions", "iam", "sts",
+                  "logs", "apigateway", "cloudwatch"}
 
 
 class EndpointError(RuntimeError):
@@ -31,20 +36,43 @@ def explicit() -> str | None:
 
 
 def refuse_real_aws(url: str) -> None:
-    """Never talk to a real AWS account by accident."""
-    host = urlparse(url).hostname or ""
-    if host.endswith(("amazonaws.com", "amazonaws.com.cn", "api.aws")):
+    """Never talk to a real AWS account by accident (a fully qualified host's trailing dot changes nothing)."""
+    host = (urlparse(url).hostname or "").rstrip(".")
+    if host.endswith(AWS_DOMAINS):
         raise EndpointError(f"{url} is a real AWS endpoint; this book only runs against LocalStack. "
                             "Unset AWS_ENDPOINT_URL or point it at a LocalStack.")
 
 
-def answers(url: str, timeout: float = 2.0) -> bool:
-    """True if a LocalStack health document is served at url."""
+def fetch_json(url: str, timeout: float) -> object:
+    """The JSON document served at url, or None if there is none."""
     try:
-        with urllib.request.urlopen(f"{url}/_localstack/health", timeout=timeout) as response:
-            return "services" in json.loads(response.read())
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def is_localstack_health(document: object) -> bool:
+    """True if a document has the shape of LocalStack's health answer: service names mapped to service states.
+
+    Anything else that happens to serve JSON with a `services` key (another tool on the port) is not accepted.
+    """
+    if not isinstance(document, dict):
         return False
+    services = document.get("services")
+    return (isinstance(services, dict) and bool(KNOWN_SERVICES & set(services))
+            and all(isinstance(state, str) and state in SERVICE_STATES for state in services.values()))
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """True if LocalStack answers at url: its health document, and a version (in it, or in /_localstack/info)."""
+    health = fetch_json(f"{url}/_localstack/health", timeout)
+    if not is_localstack_health(health):
+        return False
+    if isinstance(health.get("version"), str) and health["version"]:
+        return True
+    info = fetch_json(f"{url}/_localstack/info", timeout)
+    return isinstance(info, dict) and isinstance(info.get("version"), str) and bool(info["version"])
 
 
 def start_embedded() -> None:

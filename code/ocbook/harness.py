@@ -3,15 +3,20 @@
     python -m ocbook.harness --trips 300 --concurrency 8 --levels 1,4,8 --out results/
 
 Each style is deployed in its own Deployment, driven, measured, checked and
-torn down, so the two never share a warm function or a table.
+torn down, so the two never share a warm function or a table. Ctrl-C stops a
+run; what had finished is still written.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import platform
 import random
+import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -37,7 +42,27 @@ class Settings:
     transient: float = 0.1   # probability, per step, of a transient failure that a retry fixes
     duplicates: float = 0.0  # probability that a trip request is sent twice
     seed: int = 7
-    timeout: float = 180
+    timeout: float = 180     # seconds one trip may take to reach its final status
+
+    def __post_init__(self):
+        problems = [f"{name} must be at least 1, got {getattr(self, name)}"
+                    for name in ("trips", "concurrency") if getattr(self, name) < 1]
+        problems += [f"{name} must be a probability between 0 and 1, got {getattr(self, name)}"
+                     for name in ("permanent", "transient", "duplicates") if not 0 <= getattr(self, name) <= 1]
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+class Interrupted(Exception):
+    """Ctrl-C while trips were being driven; carries the trips that had finished by then (not measured)."""
+
+    def __init__(self, style: str, driven: list[dict]):
+        super().__init__(f"{style} interrupted after {len(driven)} finished trip(s)")
+        self.style, self.driven = style, driven
+
+
+class Stopped(Exception):
+    """A trip's wait was abandoned because the run is stopping."""
 
 
 @dataclass
@@ -78,22 +103,24 @@ def submit(saga: sagas.Saga, trip: dict) -> None:
             sagas.request(saga, request)
 
 
-def final_status(saga: sagas.Saga, trip_id: str, timeout: float) -> str:
-    """Wait for the trip's final status in the trips table."""
+def final_status(saga: sagas.Saga, trip_id: str, timeout: float, stop: threading.Event | None = None) -> str:
+    """Wait for the trip's final status in the trips table (give up at once when `stop` is set)."""
     ddb = client("dynamodb")
 
     def status():
+        if stop is not None and stop.is_set():
+            raise Stopped(trip_id)
         item = ddb.get_item(TableName=saga.trips, Key={"pk": {"S": trip_id}}, ConsistentRead=True).get("Item")
         return item["status"]["S"] if item else None
 
     return wait.poll(status, timeout, interval=0.1, what=f"trip {trip_id} to finish")
 
 
-def drive(saga: sagas.Saga, trip: dict, timeout: float) -> dict:
+def drive(saga: sagas.Saga, trip: dict, timeout: float, stop: threading.Event | None = None) -> dict:
     """Submit one trip and wait for its end; the client's view of its latency."""
     submitted = time.time()
     submit(saga, trip)
-    status = final_status(saga, trip["trip_id"], timeout)
+    status = final_status(saga, trip["trip_id"], timeout, stop)
     return {"trip_id": trip["trip_id"], "submitted": submitted, "seen_final": time.time(), "status": status}
 
 
@@ -128,8 +155,9 @@ def measure(saga: sagas.Saga, style: str, driven: list[dict], plans: dict[str, d
         trip_id = run["trip_id"]
         mine = records[records["trip"] == trip_id]
         refused = mine[mine["outcome"] == "refused"]
-        row = {**run, "style": style, "injected": ",".join(f"{k}:{v}" for k, v in sorted(plans[trip_id]["fail"].items())),
-               "duplicate": plans[trip_id]["duplicate"], "invocations": len(mine)}
+        injected = ",".join(f"{k}:{v}" for k, v in sorted(plans[trip_id]["fail"].items()))
+        row = {**run, "style": style, "injected": injected, "duplicate": plans[trip_id]["duplicate"],
+               "invocations": len(mine)}
         if style == "orchestrated":
             history = stepfunctions.events(execution_arn(saga, trip_id))
             finished = history[-1]["timestamp"].timestamp()
@@ -152,12 +180,19 @@ def run_style(style: str, settings: Settings, progress: bool = True) -> Result:
         trips = plan(settings, f"{style[0]}{deployment.uid}")
         plans = {t["trip_id"]: t for t in trips}
         began = time.time()
-        driven = []
-        with ThreadPoolExecutor(settings.concurrency) as pool:
-            futures = [pool.submit(drive, saga, trip, settings.timeout) for trip in trips]
+        driven: list[dict] = []
+        stop = threading.Event()
+        pool = ThreadPoolExecutor(settings.concurrency)
+        try:
+            futures = [pool.submit(drive, saga, trip, settings.timeout, stop) for trip in trips]
             for future in tqdm(as_completed(futures), total=len(futures), desc=style, disable=not progress,
                                mininterval=1.0):
                 driven.append(future.result())
+        except KeyboardInterrupt:
+            stop.set()  # trips in flight stop waiting; trips not started are cancelled
+            raise Interrupted(style, driven) from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         wall = max(r["seen_final"] for r in driven) - began
         settle(saga)
         frame = measure(saga, style, driven, plans)
@@ -174,7 +209,8 @@ def summarise(result: Result) -> dict:
     compensated = frame["compensate_s"].dropna().astype(float)
     return {
         "style": result.style, "trips": len(frame), "concurrency": result.settings.concurrency,
-        "confirmed": int((frame["status"] == "CONFIRMED").sum()), "cancelled": int((frame["status"] == "CANCELLED").sum()),
+        "confirmed": int((frame["status"] == "CONFIRMED").sum()),
+        "cancelled": int((frame["status"] == "CANCELLED").sum()),
         "p50_s": round(float(latency.quantile(0.50)), 3), "p95_s": round(float(latency.quantile(0.95)), 3),
         "p99_s": round(float(latency.quantile(0.99)), 3),
         "compensate_p50_s": round(float(compensated.median()), 3) if len(compensated) else None,
@@ -202,39 +238,110 @@ def ratios(results: list[Result]) -> pd.DataFrame:
 
 def machine() -> str:
     """Where the figures come from."""
-    import os
-
     return (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores), LocalStack 2026.3.0 embedded "
             f"engine, Python {platform.python_version()}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command line: run the comparison, optionally at several concurrency levels; write CSV and JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trips", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--levels", default="", help="comma-separated concurrency levels to sweep")
-    parser.add_argument("--permanent", type=float, default=0.1)
-    parser.add_argument("--transient", type=float, default=0.1)
-    parser.add_argument("--duplicates", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", default="results")
-    args = parser.parse_args(argv)
-    levels = [int(x) for x in args.levels.split(",") if x] or [args.concurrency]
-    out = Path(args.out)
+def at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value:g}")
+    return value
+
+
+def level_list(text: str) -> list[int]:
+    """argparse type: comma-separated concurrency levels, each >= 1."""
+    try:
+        levels = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be whole numbers separated by commas (e.g. 1,4,8), got {text!r}") \
+            from None
+    if min(levels) < 1:
+        raise argparse.ArgumentTypeError(f"every level must be at least 1, got {text!r}")
+    return levels
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line; defaults come from Settings, so the function and the CLI agree."""
+    default = {f.name: f.default for f in dataclasses.fields(Settings)}
+    cli = argparse.ArgumentParser(prog="python -m ocbook.harness", description=__doc__.splitlines()[0],
+                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    cli.add_argument("--trips", type=at_least_one, default=default["trips"], help="trips per style and level")
+    cli.add_argument("--concurrency", type=at_least_one, default=default["concurrency"], help="trips in flight")
+    cli.add_argument("--levels", type=level_list, default=argparse.SUPPRESS,
+                     help="comma-separated concurrency levels to sweep, e.g. 1,4,8 (default: --concurrency only)")
+    cli.add_argument("--permanent", type=probability, default=default["permanent"],
+                     help="probability that a trip has a step that can never be booked")
+    cli.add_argument("--transient", type=probability, default=default["transient"],
+                     help="probability per step of a failure that a retry fixes")
+    cli.add_argument("--duplicates", type=probability, default=default["duplicates"],
+                     help="probability that a trip request is sent twice")
+    cli.add_argument("--seed", type=int, default=default["seed"], help="seed of the planned trips and faults")
+    cli.add_argument("--timeout", type=float, default=default["timeout"], help="seconds one trip may take")
+    cli.add_argument("--out", default="results", help="folder for trips.csv and summary.json")
+    return cli
+
+
+def write(out: Path, frames: list[pd.DataFrame], report: dict) -> list[Path]:
+    """Write trips.csv (if any trip finished) and summary.json; return the files written."""
     out.mkdir(parents=True, exist_ok=True)
-    summaries, frames = [], []
-    for level in levels:
-        settings = Settings(args.trips, level, args.permanent, args.transient, args.duplicates, args.seed)
-        for result in compare(settings):
-            summaries.append({**result.summary, "violations_list": result.violations})
-            frames.append(result.trips.assign(concurrency=level))
-            print(json.dumps(result.summary))
-    pd.concat(frames).to_csv(out / "trips.csv", index=False)
-    (out / "summary.json").write_text(json.dumps({"machine": machine(), "settings": asdict(settings),
-                                                   "levels": levels, "results": summaries}, indent=2, default=str))
-    print(f"wrote {out / 'trips.csv'} and {out / 'summary.json'}")
+    written = []
+    if frames:
+        pd.concat(frames).to_csv(out / "trips.csv", index=False)
+        written.append(out / "trips.csv")
+    (out / "summary.json").write_text(json.dumps(report, indent=2, default=str))
+    return [*written, out / "summary.json"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: run the comparison, optionally at several concurrency levels; write CSV and JSON."""
+    args = parser().parse_args(argv)
+    levels = getattr(args, "levels", None) or [args.concurrency]
+    summaries: list[dict] = []
+    frames: list[pd.DataFrame] = []
+    runs = [Settings(args.trips, level, args.permanent, args.transient, args.duplicates, args.seed, args.timeout)
+            for level in levels]
+    interrupted, where, level = None, "deployment", levels[0]
+    try:
+        for settings in runs:
+            level = settings.concurrency
+            for style in STYLES:
+                where = f"{style} at concurrency {level}"
+                result = run_style(style, settings)
+                summaries.append({**result.summary, "violations_list": result.violations})
+                frames.append(result.trips.assign(concurrency=level))
+                print(json.dumps(result.summary), flush=True)
+    except Interrupted as stop:
+        interrupted = f"interrupted during {where}; {len(stop.driven)} of its trips had finished (not measured)"
+        if stop.driven:
+            frames.append(pd.DataFrame(stop.driven).assign(style=stop.style, concurrency=level, measured=False))
+    except KeyboardInterrupt:
+        interrupted = f"interrupted during {where} (deploying, settling or measuring)"
+    report = {"machine": machine(), "settings": asdict(runs[0]), "levels": levels, "results": summaries,
+              "interrupted": interrupted}
+    files = write(Path(args.out), frames, report)
+    if interrupted:
+        print(f"{interrupted}; wrote the {len(summaries)} finished run(s) to {' and '.join(map(str, files))}",
+              file=sys.stderr)
+        return 130
+    print(f"wrote {' and '.join(map(str, files))}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,16 +11,21 @@ plt.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.r
                      "font.size": 10, "svg.fonttype": "none"})
 
 
-def use_svg() -> None:
-    """Inside IPython, show figures as SVG (sharp on the static site, like the graphviz diagrams)."""
+def use_svg() -> bool:
+    """Inside IPython, show figures as SVG (sharp on the static site, like the graphviz diagrams); True if so.
+
+    Outside IPython there is nothing to set. Inside it, a failure is raised, not hidden: figures silently
+    shown as text (a defect seen before) must not come back unnoticed.
+    """
     try:
+        from IPython import get_ipython
         from matplotlib_inline.backend_inline import set_matplotlib_formats
     except ImportError:
-        return
-    try:
-        set_matplotlib_formats("svg")
-    except Exception:  # not running under IPython
-        pass
+        return False
+    if get_ipython() is None:
+        return False
+    set_matplotlib_formats("svg")
+    return True
 
 
 use_svg()
@@ -29,7 +34,7 @@ use_svg()
 def attempts(series: dict[str, list[float]], title: str = "", unit: str = "s"):
     """Attempt number (1, 2, ...) against time since the first attempt, one marker line per series."""
     fig, ax = plt.subplots(figsize=(7, 0.6 + 0.45 * max(2, len(series))))
-    for row, (label, times) in enumerate(series.items()):
+    for row, times in enumerate(series.values()):
         start = min(times) if times else 0
         offsets = [t - start for t in sorted(times)]
         ax.plot(offsets, [row] * len(offsets), marker="o", linestyle="-", linewidth=1)

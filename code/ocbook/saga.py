@@ -107,8 +107,11 @@ def request(saga: Saga, trip: dict) -> None:
 
         stepfunctions.start(saga.state_machine, trip)
         return
-    entry = {"EventBusName": saga.bus, "Source": "book.trips", "DetailType": "TripRequested", "Detail": json.dumps(trip)}
-    assert client("events").put_events(Entries=[entry])["FailedEntryCount"] == 0
+    entry = {"EventBusName": saga.bus, "Source": "book.trips", "DetailType": "TripRequested",
+             "Detail": json.dumps(trip)}
+    answer = client("events").put_events(Entries=[entry])
+    if answer["FailedEntryCount"]:
+        raise RuntimeError(f"EventBridge refused the TripRequested event: {answer['Entries']}")
 
 
 def wait_final(saga: Saga, trip_ids: list[str], timeout: float = 90) -> dict[str, str]:
@@ -156,7 +159,6 @@ def violations(table: pd.DataFrame, alerted: set[str] = frozenset()) -> list[str
 def add_step(deployment: Deployment, saga: Saga, step: str) -> None:
     """Add a booking step after the last one, the way each style has to: for real, on the engine."""
     from booking import contract
-
     from ocbook.clients import client
 
     saga.tables[step] = deployment.table(f"{step}-bookings")

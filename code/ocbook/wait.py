@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any, Callable
 
-from ocbook.clients import client
+from ocbook.clients import all_pages, client
 
 
 class WaitTimeout(TimeoutError):
@@ -95,15 +95,26 @@ def log_lines(function_name: str) -> list[str]:
     logs = client("logs")
     group = f"/aws/lambda/{function_name}"
     try:
-        streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
+        streams = all_pages(logs, "describe_log_streams", "logStreams", logGroupName=group)
     except logs.exceptions.ResourceNotFoundException:
         return []
     lines = []
     for stream in streams:
-        events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"],
-                                     startFromHead=True)["events"]
-        lines += [event["message"].rstrip("\n") for event in events]
+        lines += [event["message"].rstrip("\n") for event in stream_events(group, stream["logStreamName"])]
     return lines
+
+
+def stream_events(group: str, stream: str) -> list[dict]:
+    """Every event of a log stream, oldest first (GetLogEvents pages until its forward token stops changing)."""
+    logs = client("logs")
+    found: list[dict] = []
+    args = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}
+    while True:
+        page = logs.get_log_events(**args)
+        found += page["events"]
+        if not page["events"] or page.get("nextForwardToken") in (None, args.get("nextToken")):
+            return found
+        args["nextToken"] = page["nextForwardToken"]
 
 
 def log_line(function_name: str, pattern: str, timeout: float = 30) -> str:
@@ -117,11 +128,12 @@ def log_line(function_name: str, pattern: str, timeout: float = 30) -> str:
 
 
 def items(table: str, count: int | None = None, timeout: float = 30) -> list[dict]:
-    """Scan a table (plain values); with `count`, wait until it holds at least that many items."""
+    """Scan a whole table, every page (plain values); with `count`, wait until it holds at least that many."""
     from ocbook.show import plain
 
     def scan():
-        found = [plain(item) for item in client("dynamodb").scan(TableName=table, ConsistentRead=True)["Items"]]
+        pages = all_pages(client("dynamodb"), "scan", "Items", TableName=table, ConsistentRead=True)
+        found = [plain(item) for item in pages]
         return found if count is None or len(found) >= count else None
 
     if count is None:

@@ -1,20 +1,25 @@
-"""Fixtures for the engine conformance suite: a deployment per module and a table for probe records."""
+"""Fixtures for the engine conformance suite: the engine, a deployment per module and a table for probe records.
+
+Tests that talk to the engine request `engine` (or `deployment`, which depends on it); pure tests start nothing.
+"""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 import ocbook as ob
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def engine() -> str:
     """The LocalStack under test (explicit endpoint, running one, or the embedded engine)."""
     return ob.endpoint()
 
 
 @pytest.fixture(scope="module")
-def deployment(request):
+def deployment(request, engine):
     """Resources for one test module, removed when the module ends."""
     module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
     with ob.Deployment(f"t-{module[:12]}") as d:
@@ -31,8 +36,8 @@ def records(deployment) -> str:
 def items(table: str, pk: str) -> list[dict]:
     """All items of one partition, oldest first."""
     ddb = ob.client("dynamodb")
-    found = ddb.query(TableName=table, KeyConditionExpression="pk = :pk",
-                      ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=True)["Items"]
+    found = ob.all_pages(ddb, "query", "Items", TableName=table, KeyConditionExpression="pk = :pk",
+                         ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=True)
     return [ob.show.plain(item) for item in found]
 
 
@@ -44,8 +49,6 @@ def wait_items(table: str, pk: str, count: int, timeout: float = 30) -> list[dic
 
 def stays(check, seconds: float) -> bool:
     """True if check() stays truthy for the whole period (used to show something does NOT happen)."""
-    import time
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if not check():

@@ -14,7 +14,7 @@ def test_plan_is_seeded_and_the_same_for_both_styles():
     assert all(list(t["fail"].values()).count("permanent") <= 1 for t in first)
 
 
-def test_a_small_run_is_measured_and_consistent():
+def test_a_small_run_is_measured_and_consistent(engine):
     result = harness.run_style("choreographed", harness.Settings(trips=4, concurrency=2, permanent=0.5, seed=5),
                                progress=False)
     assert result.violations == []
@@ -22,7 +22,7 @@ def test_a_small_run_is_measured_and_consistent():
     assert (result.trips["latency_s"] > 0).all() and (result.trips["invocations"] >= 2).all()
 
 
-def test_a_planted_violation_is_found(tmp_path):
+def test_a_planted_violation_is_found(engine):
     with ob.Deployment("t-harness") as deployment:
         saga = harness.deploy("orchestrated", deployment)
         ob.stepfunctions.run(saga.state_machine, {"trip_id": "x-1", "amount": 1, "fail": {"car": "permanent"}})

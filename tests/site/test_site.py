@@ -102,7 +102,8 @@ def test_page_renders_without_broken_links_images_or_errors(page, server, browse
     body = browser.find_element("tag name", "body").text
     assert "Traceback (most recent call last)" not in body
     broken = []
-    for href in browser.execute_script("return [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))"):
+    links = browser.execute_script("return [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))")
+    for href in links:
         if href.startswith(("mailto:", "javascript:")):
             continue
         target = local_target(browser.current_url, href, server)  # index.html redirects to the root page

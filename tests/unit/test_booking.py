@@ -164,11 +164,13 @@ def test_choreographed_handler_emits_per_contract(monkeypatch):
     monkeypatch.setenv("SERVICE", "flight")
     event = {"detail-type": "HotelBooked", "detail": {"trip_id": "t"}}
     choreographed.handler(event, None)
-    choreographed.handler({"detail-type": "HotelBooked", "detail": {"trip_id": "u", "fail": {"flight": "permanent"}}}, None)
+    refused = {"trip_id": "u", "fail": {"flight": "permanent"}}
+    choreographed.handler({"detail-type": "HotelBooked", "detail": refused}, None)
     choreographed.handler({"detail-type": "CarBookingFailed", "detail": {"trip_id": "t"}}, None)
     assert published == ["FlightBooked", "FlightBookingFailed", "FlightCancelled"]
     with pytest.raises(core.ServiceUnavailable):
-        choreographed.handler({"detail-type": "HotelBooked", "detail": {"trip_id": "v", "fail": {"flight": "transient"}}}, None)
+        flaky = {"trip_id": "v", "fail": {"flight": "transient"}}
+        choreographed.handler({"detail-type": "HotelBooked", "detail": flaky}, None)
     monkeypatch.setenv("SERVICE", "trip")
     choreographed.handler({"detail-type": "CarBooked", "detail": {"trip_id": "t"}}, None)
     assert tables["TRIPS_TABLE"].items["t"]["status"] == "CONFIRMED" and published[-1] == "TripConfirmed"

@@ -5,6 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from aws_lambda_powertools.utilities import idempotency
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from failurelab import batch, orders, outcomes, payments, status
 from fnlib import store
@@ -45,7 +51,8 @@ class Context:
 
 def sqs_event(*bodies: dict, receive_count: int = 1) -> dict:
     return {"Records": [{"messageId": f"m{n}", "body": json.dumps(body),
-                         "attributes": {"ApproximateReceiveCount": str(receive_count)}} for n, body in enumerate(bodies)]}
+                         "attributes": {"ApproximateReceiveCount": str(receive_count)}}
+                        for n, body in enumerate(bodies)]}
 
 
 def test_orders_rejects_non_positive_amounts_and_records_attempts(tables):
@@ -59,7 +66,8 @@ def test_outcome_summary_reads_the_destination_record():
     record = {"requestContext": {"requestId": "r", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
               "requestPayload": {"order_id": "o"}, "responsePayload": {"errorType": "InvalidOrder"}}
     row = outcomes.summarise(record)
-    assert (row["order_id"], row["condition"], row["invoke_count"], row["result"]) == ("o", "RetriesExhausted", 3, "InvalidOrder")
+    assert (row["order_id"], row["condition"], row["invoke_count"], row["result"]) == \
+        ("o", "RetriesExhausted", 3, "InvalidOrder")
 
 
 def test_naive_payment_charges_before_crashing_and_again_on_redelivery(tables):
@@ -90,3 +98,51 @@ def test_batch_reports_only_the_poisoned_message(tables, monkeypatch):
     assert batch.handle(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     monkeypatch.setenv("ACCEPT_POISON", "1")
     assert batch.handle(event, Context()) == {"batchItemFailures": []}
+
+
+class MemoryPersistence(BasePersistenceLayer):
+    """Powertools' persistence layer contract, kept in a dict instead of a DynamoDB table."""
+
+    def __init__(self, records: dict):
+        super().__init__()
+        self.records = records
+
+    def _get_record(self, idempotency_key):
+        if idempotency_key not in self.records:
+            raise IdempotencyItemNotFoundError
+        return self.records[idempotency_key]
+
+    def _put_record(self, data_record):
+        if data_record.idempotency_key in self.records:
+            raise IdempotencyItemAlreadyExistsError
+        self.records[data_record.idempotency_key] = data_record
+
+    def _update_record(self, data_record):
+        self.records[data_record.idempotency_key] = data_record
+
+    def _delete_record(self, data_record):
+        self.records.pop(data_record.idempotency_key, None)
+
+
+class LambdaContext(Context):
+    function_name = "pay-idempotent"
+    memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:pay-idempotent"
+
+    def get_remaining_time_in_millis(self):
+        return 10_000
+
+
+def test_idempotent_payment_charges_once_across_redeliveries(tables, monkeypatch):
+    records: dict = {}
+    monkeypatch.setattr(idempotency, "DynamoDBPersistenceLayer", lambda table_name: MemoryPersistence(records))
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "unused")
+    payment = {"payment_id": "p", "amount": 1, "crash_after_charge": True}
+    with pytest.raises(payments.CrashAfterCharge):  # charged, then failed before reporting success
+        payments.idempotent(sqs_event(payment, receive_count=1), LambdaContext())
+    again = payments.idempotent(sqs_event(payment, receive_count=2), LambdaContext())
+    charges = tables["CHARGES_TABLE"].items
+    assert len(charges) == 1 and again["charges"] == [{"charge_id": next(iter(charges)), "payment_id": "p"}]
+    assert [r.status for r in records.values()] == ["COMPLETED"]
+    other = payments.idempotent(sqs_event({"payment_id": "q", "amount": 2}), LambdaContext())  # positive control
+    assert len(charges) == 2 and other["charges"][0]["payment_id"] == "q"

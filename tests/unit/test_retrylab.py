@@ -22,7 +22,8 @@ class Context:
 
 def kinesis_event(*keys):
     return {"Records": [{"eventSource": "aws:kinesis",
-                         "kinesis": {"data": base64.b64encode(json.dumps({"key": k}).encode()).decode()}} for k in keys]}
+                         "kinesis": {"data": base64.b64encode(json.dumps({"key": k}).encode()).decode()}}
+                        for k in keys]}
 
 
 def test_always_records_then_fails(attempts):

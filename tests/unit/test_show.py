@@ -16,7 +16,9 @@ def test_arns_uuids_times_and_suffixes_are_normalised():
 def test_plain_turns_dynamodb_json_into_values():
     item = {"pk": {"S": "a"}, "n": {"N": "3"}, "f": {"N": "1.5"}, "m": {"M": {"x": {"N": "2"}}}}
     assert show.plain(item) == {"pk": "a", "n": 3, "f": 1.5, "m": {"x": 2}}
-    assert isinstance(show.plain({"n": {"N": "3"}})["n"], int) and not isinstance(Decimal, int)
+    values = show.plain({"n": {"N": "3"}, "f": {"N": "1.5"}, "l": {"L": [{"N": "2"}]}})
+    assert type(values["n"]) is int and type(values["f"]) is float and type(values["l"][0]) is int
+    assert not any(isinstance(v, Decimal) for v in (values["n"], values["f"], values["l"][0]))
 
 
 def test_table_sorts_and_restricts():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 STEPS = ("hotel", "flight", "car")
+APPROVAL_LIMIT = 1000  # trips above this amount wait for a human approval of the payment (chapter 4)
 TRANSIENT_RETRY = {"ErrorEquals": ["ServiceUnavailable"], "IntervalSeconds": 1, "MaxAttempts": 3,
                    "BackoffRate": 2.0, "MaxDelaySeconds": 4, "JitterStrategy": "FULL"}
 COMPENSATION_RETRY = {"ErrorEquals": ["CancellationFailed", "States.TaskFailed"], "IntervalSeconds": 1,
@@ -47,28 +48,30 @@ def record_state(trips_table: str, status: str, next_state: str) -> dict:
 
 def saga(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None,
          steps: tuple[str, ...] = STEPS) -> dict:
-    """The trip saga over `steps`. With approvals_url, trips over 1000 wait for a payment approval
+    """The trip saga over `steps`. With approvals_url, trips over APPROVAL_LIMIT wait for a payment approval
     (.waitForTaskToken) after the last booking; a rejection compensates every step."""
     states: dict = {}
     last = f"Cancel{title(steps[-1])}"
     after_last = "NeedsApproval" if approvals_url else "RecordConfirmed"
-    for step, following in zip(steps, [f"Book{title(s)}" for s in steps[1:]] + [after_last]):
+    for step, following in zip(steps, [f"Book{title(s)}" for s in steps[1:]] + [after_last], strict=True):
         states[f"Book{title(step)}"] = book_state(step, functions[step], following)
     if approvals_url:
         states["NeedsApproval"] = {"Type": "Choice", "Default": "RecordConfirmed", "Choices": [
-            {"Variable": "$.amount", "NumericGreaterThan": 1000, "Next": "ApprovePayment"}]}
+            {"Variable": "$.amount", "NumericGreaterThan": APPROVAL_LIMIT, "Next": "ApprovePayment"}]}
         states["ApprovePayment"] = {
             "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
             "Parameters": {"QueueUrl": approvals_url,
-                           "MessageBody": {"token.$": "$$.Task.Token", "trip_id.$": "$.trip_id", "amount.$": "$.amount"}},
+                           "MessageBody": {"token.$": "$$.Task.Token", "trip_id.$": "$.trip_id",
+                                           "amount.$": "$.amount"}},
             "ResultPath": "$.approval", "TimeoutSeconds": 60, "Next": "RecordConfirmed",
             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": last}]}
     states["RecordConfirmed"] = record_state(trips_table, "CONFIRMED", "TripConfirmed")
     states["TripConfirmed"] = {"Type": "Succeed"}
     undo = list(reversed(steps))
-    for step, following in zip(undo, [f"Cancel{title(s)}" for s in undo[1:]] + ["RecordCancelled"]):
+    for step, following in zip(undo, [f"Cancel{title(s)}" for s in undo[1:]] + ["RecordCancelled"], strict=True):
         states.update(cancel_states(step, functions[step], alerts_url, following))
     states["RecordCancelled"] = record_state(trips_table, "CANCELLED", "TripCancelled")
-    states["TripCancelled"] = {"Type": "Fail", "Error": "TripCancelled", "Cause": "a booking failed; the saga undid the others"}
+    states["TripCancelled"] = {"Type": "Fail", "Error": "TripCancelled",
+                               "Cause": "a booking failed; the saga undid the others"}
     return {"Comment": "Trip booking saga (after Yan Cui's example)", "StartAt": f"Book{title(steps[0])}",
             "States": states}

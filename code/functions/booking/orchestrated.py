@@ -18,7 +18,8 @@ def handler(event, context):
         result = getattr(core, action)(table("TABLE"), service, trip)
     except Exception as exc:
         refused = isinstance(exc, (core.BookingFailed, core.AlreadyCancelled))
-        trace.record(trip["trip_id"], service, action, [], started, outcome="refused" if refused else type(exc).__name__)
+        outcome = "refused" if refused else type(exc).__name__
+        trace.record(trip["trip_id"], service, action, [], started, outcome=outcome)
         raise
     trace.record(trip["trip_id"], service, action, [], started)
     return {"service": service, "action": action, "status": result["status"]}

@@ -45,8 +45,11 @@ def naive(event, context):
 
 def idempotent(event, context):
     """Charge each payment once, whatever the number of deliveries (Powertools idempotency)."""
-    from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLayer, IdempotencyConfig,
-                                                             idempotent_function)
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
 
     persistence = DynamoDBPersistenceLayer(table_name=os.environ["IDEMPOTENCY_TABLE"])
     config = IdempotencyConfig(event_key_jmespath="payment_id", expires_after_seconds=3600,

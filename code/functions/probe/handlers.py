@@ -69,7 +69,8 @@ def sqs_batch(event, context):
     failures = []
     for message in event["Records"]:
         table.put_item(Item={"pk": "messages", "sk": f"{time.time():.6f}-{message['messageId']}",
-                             "body": message["body"], "receive_count": message["attributes"]["ApproximateReceiveCount"]})
+                             "body": message["body"],
+                             "receive_count": message["attributes"]["ApproximateReceiveCount"]})
         if "poison" in message["body"]:
             failures.append({"itemIdentifier": message["messageId"]})
     if failures and os.environ.get("PARTIAL") != "1":
