@@ -86,6 +86,34 @@ def evaluate(expression: str) -> Any:
         raise JSONataException("UNKNOWN", str(exc)) from exc
 
 
+def report_evaluation_errors() -> None:
+    """An expression that throws fails the state with States.QueryEvaluationError (LocalStack: States.Runtime)."""
+    from localstack.aws.api.stepfunctions import EvaluationFailedEventDetails, HistoryEventType
+    from localstack.services.stepfunctions.asl.component.common.error_name.failure_event import (
+        FailureEvent, FailureEventException)
+    from localstack.services.stepfunctions.asl.component.common.error_name.states_error_name import StatesErrorName
+    from localstack.services.stepfunctions.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType)
+    from localstack.services.stepfunctions.asl.component.common.string.string_expression import StringJSONata
+    from localstack.services.stepfunctions.asl.eval.event.event_detail import EventDetails
+    from localstack.services.stepfunctions.asl.jsonata.jsonata import JSONataException
+
+    original = StringJSONata._eval_body
+
+    def _eval_body(self, env) -> None:
+        try:
+            original(self, env)
+        except JSONataException as exc:
+            name = StatesErrorName(typ=StatesErrorNameType.StatesQueryEvaluationError)
+            cause = f"The JSONata expression '{self.expression}' threw an error during evaluation: {exc.details}"
+            details = EvaluationFailedEventDetails(error=name.error_name, cause=cause)
+            raise FailureEventException(FailureEvent(
+                env=env, error_name=name, event_type=HistoryEventType.EvaluationFailed,
+                event_details=EventDetails(evaluationFailedEventDetails=details))) from exc
+
+    StringJSONata._eval_body = _eval_body
+
+
 @hooks.on_infra_start()
 def patch_jsonata_evaluation() -> None:
     """Evaluate Step Functions JSONata with jsonata-python instead of a downloaded JVM."""
@@ -99,6 +127,7 @@ def patch_jsonata_evaluation() -> None:
     from localstack.services.stepfunctions.asl.jsonata import jsonata as hook
 
     hook._eval_jsonata = evaluate
+    report_evaluation_errors()
     for name in ("$hash", "$uuid"):  # LocalStack's placeholders would shadow the real functions
         intrinsics._DECLARATION_BY_VARIABLE_REFERENCE.pop(name, None)
     LOG.info("ocbook-engine: %s applied", __name__)
