@@ -45,33 +45,48 @@ def record_state(trips_table: str, status: str, next_state: str) -> dict:
             "Next": next_state}
 
 
-def saga(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None,
-         steps: tuple[str, ...] = STEPS) -> dict:
-    """The trip saga over `steps`. With approvals_url, trips over 1000 wait for a payment approval
-    (.waitForTaskToken) after the last booking; a rejection compensates every step."""
-    states: dict = {}
-    last = f"Cancel{title(steps[-1])}"
-    after_last = "NeedsApproval" if approvals_url else "RecordConfirmed"
-    for step, following in zip(steps, [f"Book{title(s)}" for s in steps[1:]] + [after_last]):
-        states[f"Book{title(step)}"] = book_state(step, functions[step], following)
-    if approvals_url:
-        states["NeedsApproval"] = {"Type": "Choice", "Default": "RecordConfirmed", "Choices": [
-            {"Variable": "$.amount", "NumericGreaterThan": 1000, "Next": "ApprovePayment"}]}
-        states["ApprovePayment"] = {
+def approval_states(approvals_url: str, last: str) -> dict:
+    """Trips over 1000 wait for a payment approval (.waitForTaskToken); a rejection compensates from `last`."""
+    return {
+        "NeedsApproval": {"Type": "Choice", "Default": "RecordConfirmed", "Choices": [
+            {"Variable": "$.amount", "NumericGreaterThan": 1000, "Next": "ApprovePayment"}]},
+        "ApprovePayment": {
             "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
             "Parameters": {"QueueUrl": approvals_url,
                            "MessageBody": {"token.$": "$$.Task.Token", "trip_id.$": "$.trip_id", "amount.$": "$.amount"}},
             "ResultPath": "$.approval", "TimeoutSeconds": 60, "Next": "RecordConfirmed",
-            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": last}]}
-    states["RecordConfirmed"] = record_state(trips_table, "CONFIRMED", "TripConfirmed")
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": last}]},
+    }
+
+
+def saga(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None,
+         steps: tuple[str, ...] = STEPS) -> dict:
+    """The trip saga over `steps`. With approvals_url, trips over 1000 wait for a payment approval
+    (.waitForTaskToken) after the last booking; a rejection compensates every step."""
+    states = skeleton(functions, trips_table, alerts_url, approvals_url, steps,
+                      book_state, cancel_states, record_state, approval_states)
+    return {"Comment": "Trip booking saga (after Yan Cui's example)", "StartAt": f"Book{title(steps[0])}",
+            "States": states}
+
+
+def skeleton(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None,
+             steps: tuple[str, ...], book, cancel, record, approval) -> dict:
+    """The saga's states and transitions, each state written by the given builders (one query language)."""
+    states: dict = {}
+    last = f"Cancel{title(steps[-1])}"
+    after_last = "NeedsApproval" if approvals_url else "RecordConfirmed"
+    for step, following in zip(steps, [f"Book{title(s)}" for s in steps[1:]] + [after_last]):
+        states[f"Book{title(step)}"] = book(step, functions[step], following)
+    if approvals_url:
+        states.update(approval(approvals_url, last))
+    states["RecordConfirmed"] = record(trips_table, "CONFIRMED", "TripConfirmed")
     states["TripConfirmed"] = {"Type": "Succeed"}
     undo = list(reversed(steps))
     for step, following in zip(undo, [f"Cancel{title(s)}" for s in undo[1:]] + ["RecordCancelled"]):
-        states.update(cancel_states(step, functions[step], alerts_url, following))
-    states["RecordCancelled"] = record_state(trips_table, "CANCELLED", "TripCancelled")
+        states.update(cancel(step, functions[step], alerts_url, following))
+    states["RecordCancelled"] = record(trips_table, "CANCELLED", "TripCancelled")
     states["TripCancelled"] = {"Type": "Fail", "Error": "TripCancelled", "Cause": "a booking failed; the saga undid the others"}
-    return {"Comment": "Trip booking saga (after Yan Cui's example)", "StartAt": f"Book{title(steps[0])}",
-            "States": states}
+    return states
 
 
 # ---------------------------------------------------------------- the same saga in JSONata
@@ -126,31 +141,26 @@ def record_state_jsonata(trips_table: str, status: str, next_state: str) -> dict
             "Next": next_state}
 
 
-def saga_jsonata(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None,
-                 steps: tuple[str, ...] = STEPS) -> dict:
-    """saga() written in JSONata: the same states, paths and outcomes."""
-    states: dict = {}
-    last = f"Cancel{title(steps[-1])}"
-    after_last = "NeedsApproval" if approvals_url else "RecordConfirmed"
-    for step, following in zip(steps, [f"Book{title(s)}" for s in steps[1:]] + [after_last]):
-        states[f"Book{title(step)}"] = book_state_jsonata(step, functions[step], following)
-    if approvals_url:
-        states["NeedsApproval"] = {"Type": "Choice", "Default": "RecordConfirmed", "Choices": [
-            {"Condition": "{% $states.input.amount > 1000 %}", "Next": "ApprovePayment"}]}
-        states["ApprovePayment"] = {
+def approval_states_jsonata(approvals_url: str, last: str) -> dict:
+    """approval_states in JSONata."""
+    return {
+        "NeedsApproval": {"Type": "Choice", "Default": "RecordConfirmed", "Choices": [
+            {"Condition": "{% $states.input.amount > 1000 %}", "Next": "ApprovePayment"}]},
+        "ApprovePayment": {
             "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
             "Arguments": {"QueueUrl": approvals_url, "MessageBody": {
                 "token": "{% $states.context.Task.Token %}", "trip_id": "{% $states.input.trip_id %}",
                 "amount": "{% $states.input.amount %}"}},
             "Output": merged("approval", "$states.result"), "TimeoutSeconds": 60, "Next": "RecordConfirmed",
             "Catch": [{"ErrorEquals": ["States.ALL"], "Output": merged("error", "$states.errorOutput"),
-                       "Next": last}]}
-    states["RecordConfirmed"] = record_state_jsonata(trips_table, "CONFIRMED", "TripConfirmed")
-    states["TripConfirmed"] = {"Type": "Succeed"}
-    undo = list(reversed(steps))
-    for step, following in zip(undo, [f"Cancel{title(s)}" for s in undo[1:]] + ["RecordCancelled"]):
-        states.update(cancel_states_jsonata(step, functions[step], alerts_url, following))
-    states["RecordCancelled"] = record_state_jsonata(trips_table, "CANCELLED", "TripCancelled")
-    states["TripCancelled"] = {"Type": "Fail", "Error": "TripCancelled", "Cause": "a booking failed; the saga undid the others"}
+                       "Next": last}]},
+    }
+
+
+def saga_jsonata(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None,
+                 steps: tuple[str, ...] = STEPS) -> dict:
+    """saga() written in JSONata: the same states, paths and outcomes."""
+    states = skeleton(functions, trips_table, alerts_url, approvals_url, steps, book_state_jsonata,
+                      cancel_states_jsonata, record_state_jsonata, approval_states_jsonata)
     return {"Comment": "Trip booking saga (after Yan Cui's example), in JSONata", "QueryLanguage": "JSONata",
             "StartAt": f"Book{title(steps[0])}", "States": states}
