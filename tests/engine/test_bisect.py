@@ -103,7 +103,10 @@ def test_dynamodb_bisect_with_no_retries_still_isolates_the_poison_record(deploy
     record = ob.wait.messages(failures.url, 1, timeout=60)[0]["Body"]
     batches = wait_processed(records, "ddb-bisect", len(GOOD))
     print(f"\nDynamoDB Streams bisect: {len(batches)} invocations, batches {batches}")
-    assert record["DDBStreamBatchInfo"]["batchSize"] == 1
+    poison_number = next(r["dynamodb"]["SequenceNumber"] for item in items(records, "ddb-bisect")
+                         for r in json.loads(item["records"]) if record_key(r) == "poison")
+    info = record["DDBStreamBatchInfo"]
+    assert info["batchSize"] == 1 and info["startSequenceNumber"] == info["endSequenceNumber"] == poison_number
     assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 4  # the batches of 8, 4, 2 and 1 that held it
     assert processed(batches) == sorted(GOOD)
