@@ -69,9 +69,11 @@ def test_catch_sees_the_error_output(deployment, task_fn):
         "Work": {"Type": "Task", "Resource": task_fn.arn, "Next": "Done",
                  "Arguments": {"key": "catch", "permanent": "{% $states.input.permanent %}"},
                  "Catch": [{"ErrorEquals": ["PermanentError"], "Next": "Undo",
-                            "Assign": {"reason": "{% $states.errorOutput.Error %}"},
+                            "Assign": {"reason": "{% $states.errorOutput.Error %}",
+                                       "cause": "{% $states.errorOutput.Cause %}"},  # a JSON text: quotes
                             "Output": "{% {'input': $states.input, 'cause': $states.errorOutput.Cause} %}"}]},
-        "Undo": {"Type": "Fail", "Error": "{% 'Undone' & $reason %}", "Cause": "{% $states.input.cause %}"},
+        "Undo": {"Type": "Fail", "Error": "{% 'Undone' & $reason %}",
+                 "Cause": "{% $cause = $states.input.cause ? $cause : 'variable and output differ' %}"},
         "Done": {"Type": "Succeed"}}, "Work")
     failed = ob.stepfunctions.run(arn, {"permanent": True})
     assert failed["status"] == "FAILED" and failed["error"] == "UndonePermanentError"

@@ -25,7 +25,10 @@ Python 3.13 on the book's 2-core VM under load from other work):
 Step Functions adds functions to JSONata (Step Functions developer guide, "Transforming data with
 JSONata": ``$partition``, ``$range``, ``$hash``, ``$random``, ``$uuid``, ``$parse``). LocalStack
 defines ``$partition``, ``$range`` and ``$parse`` in JSONata itself and leaves ``$hash`` and ``$uuid``
-as "not supported" placeholders; here those two are real Python functions.
+as "not supported" placeholders; here those two are real Python functions. Two LocalStack defects
+are mended on the way: an expression that throws failed the execution with ``States.Runtime``
+instead of AWS's ``States.QueryEvaluationError``, and a string variable (an ``Assign`` from an
+error's ``Cause``, say) holding a quote broke every later expression that read it.
 """
 
 from __future__ import annotations
@@ -86,6 +89,16 @@ def evaluate(expression: str) -> Any:
         raise JSONataException("UNKNOWN", str(exc)) from exc
 
 
+def encode_declarations(bindings: dict[str, Any]) -> str:
+    """``$name:=literal;`` for each binding; strings as JSON literals (LocalStack wrote '"' + value + '"',
+    so a variable holding a quote or a backslash, such as an error's Cause, broke every later expression)."""
+    from localstack.services.stepfunctions.asl.utils.encoding import to_json_str
+
+    return "".join(
+        f"{name}:={json.dumps(value, ensure_ascii=False) if isinstance(value, str) else to_json_str(value, separators=(',', ':'))};"
+        for name, value in bindings.items())
+
+
 def report_evaluation_errors() -> None:
     """An expression that throws fails the state with States.QueryEvaluationError (LocalStack: States.Runtime)."""
     from localstack.aws.api.stepfunctions import EvaluationFailedEventDetails, HistoryEventType
@@ -128,6 +141,10 @@ def patch_jsonata_evaluation() -> None:
 
     hook._eval_jsonata = evaluate
     report_evaluation_errors()
+    from localstack.services.stepfunctions.asl.eval import states, variable_store
+
+    states.encode_jsonata_variable_declarations = encode_declarations
+    variable_store.encode_jsonata_variable_declarations = encode_declarations
     for name in ("$hash", "$uuid"):  # LocalStack's placeholders would shadow the real functions
         intrinsics._DECLARATION_BY_VARIABLE_REFERENCE.pop(name, None)
     LOG.info("ocbook-engine: %s applied", __name__)
