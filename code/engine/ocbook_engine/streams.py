@@ -1,7 +1,8 @@
 """Kinesis and DynamoDB Streams event source mappings that bisect a failing batch, as Lambda does on AWS.
 
-LocalStack 2026.3.0 accepts ``BisectBatchOnFunctionError`` and then retries the whole batch. (The ESM worker factory does not even
-pass the flag to the poller.) This module hands the flag to the poller and replaces
+LocalStack 2026.3.0 accepts ``BisectBatchOnFunctionError`` and then retries the whole batch (its ESM
+worker factory does not even pass the flag to the poller). This module hands the flag to the poller
+and replaces
 ``StreamPoller.forward_events_to_target`` (applied by an ``on_infra_start`` hook, only
 on the localstack-core version it was written for) with AWS's documented behaviour:
 
@@ -28,7 +29,8 @@ first, and each half starts with the retries its parent had used, so splitting c
 of one record that keeps failing is retried up to ``MaximumRetryAttempts`` and then discarded alone.
 ``approximateInvokeCount`` counts every invocation that carried the discarded records (the splits
 that contained them and their retries). Errors that are not function errors (the function could not
-be invoked) are retried without splitting, as on AWS ("Before invocation" in the same page).
+be invoked) are retried without splitting, as on AWS ("Before invocation" in the same page); unlike
+AWS, and as LocalStack did, those retries count against ``MaximumRetryAttempts``.
 
 Back-off between retries of the same batch: AWS does not publish the interval for stream retries; the
 engine keeps LocalStack's exponential back-off (0.5 s x 1.5^n, randomised) multiplied by the book's
