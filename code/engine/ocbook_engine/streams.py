@@ -2,9 +2,8 @@
 
 LocalStack 2026.3.0 accepts ``BisectBatchOnFunctionError`` and then retries the whole batch (its ESM
 worker factory does not even pass the flag to the poller). This module hands the flag to the poller
-and replaces
-``StreamPoller.forward_events_to_target`` (applied by an ``on_infra_start`` hook, only
-on the localstack-core version it was written for) with AWS's documented behaviour:
+and replaces ``StreamPoller.forward_events_to_target`` (applied by an ``on_infra_start`` hook, only on
+the localstack-core version it was written for) with AWS's documented behaviour:
 
 - "For function errors, you can also configure BisectBatchOnFunctionError, which splits a failed batch
   into two smaller batches, isolating bad records and avoiding timeouts. Splitting batches doesn't
