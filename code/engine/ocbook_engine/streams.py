@@ -163,8 +163,8 @@ def patch_stream_bisect() -> None:
     found = installed_localstack()
     if found != WRITTEN_FOR:
         LOG.error("ocbook-engine: the stream bisect patch is written for localstack-core %s, found %s; not applied "
-                  "(BisectBatchOnFunctionError will retry whole batches). Install the pinned version with "
-                  "`make setup` after `rm -rf .engine`.", WRITTEN_FOR, found)
+                  "(BisectBatchOnFunctionError will retry whole batches). Reinstall with `rm -rf .engine && make setup`.",
+                  WRITTEN_FOR, found)
         return
     from localstack.services.lambda_.event_source_mapping.esm_worker_factory import EsmWorkerFactory
     from localstack.services.lambda_.event_source_mapping.pollers.stream_poller import StreamPoller
