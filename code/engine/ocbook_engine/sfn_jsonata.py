@@ -41,7 +41,7 @@ from typing import Any
 
 from localstack.runtime import hooks
 
-from ocbook_engine.streams import WRITTEN_FOR, installed_localstack
+from ocbook_engine import guard
 
 LOG = logging.getLogger(__name__)
 
@@ -130,19 +130,14 @@ def report_evaluation_errors() -> None:
 @hooks.on_infra_start()
 def patch_jsonata_evaluation() -> None:
     """Evaluate Step Functions JSONata with jsonata-python instead of a downloaded JVM."""
-    found = installed_localstack()
-    if found != WRITTEN_FOR:
-        LOG.error("ocbook-engine: the JSONata patch is written for localstack-core %s, found %s; not applied "
-                  "(JSONata states will try to download Java). Reinstall with `rm -rf .engine && make setup`.",
-                  WRITTEN_FOR, found)
+    if not guard.applies("JSONata", "JSONata states will try to download Java"):
         return
     from localstack.services.stepfunctions.asl.component.intrinsic import jsonata as intrinsics
+    from localstack.services.stepfunctions.asl.eval import states, variable_store
     from localstack.services.stepfunctions.asl.jsonata import jsonata as hook
 
     hook._eval_jsonata = evaluate
     report_evaluation_errors()
-    from localstack.services.stepfunctions.asl.eval import states, variable_store
-
     states.encode_jsonata_variable_declarations = encode_declarations
     variable_store.encode_jsonata_variable_declarations = encode_declarations
     for name in ("$hash", "$uuid"):  # LocalStack's placeholders would shadow the real functions

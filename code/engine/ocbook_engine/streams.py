@@ -41,23 +41,12 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from importlib.metadata import PackageNotFoundError, version
 
 from localstack.runtime import hooks
 
-from ocbook_engine import clock
+from ocbook_engine import clock, guard
 
 LOG = logging.getLogger(__name__)
-
-WRITTEN_FOR = "2026.3.0"
-
-
-def installed_localstack() -> str:
-    """The installed localstack-core version, or 'none'."""
-    try:
-        return version("localstack-core")
-    except PackageNotFoundError:
-        return "none"
 
 
 def split(events: list[dict]) -> list[list[dict]]:
@@ -160,11 +149,7 @@ def _discard(self, shard_id: str, events: list[dict], condition: str, error: dic
 @hooks.on_infra_start()
 def patch_stream_bisect() -> None:
     """Make Kinesis and DynamoDB Streams mappings bisect, retry and discard as on AWS."""
-    found = installed_localstack()
-    if found != WRITTEN_FOR:
-        LOG.error("ocbook-engine: the stream bisect patch is written for localstack-core %s, found %s; not applied "
-                  "(BisectBatchOnFunctionError will retry whole batches). Reinstall with `rm -rf .engine && make setup`.",
-                  WRITTEN_FOR, found)
+    if not guard.applies("stream bisect", "BisectBatchOnFunctionError will retry whole batches"):
         return
     from localstack.services.lambda_.event_source_mapping.esm_worker_factory import EsmWorkerFactory
     from localstack.services.lambda_.event_source_mapping.pollers.stream_poller import StreamPoller
