@@ -35,12 +35,12 @@ def storage(deployment: Deployment, steps: tuple[str, ...] = SERVICES) -> Saga:
 
 
 def orchestrated(deployment: Deployment, approvals_url: str | None = None, type: str = "STANDARD",
-                 saga: Saga | None = None) -> Saga:
-    """One function per service and the state machine that drives them."""
+                 saga: Saga | None = None, jsonata: bool = False) -> Saga:
+    """One function per service and the state machine that drives them (written in JSONata if asked)."""
     saga = saga or storage(deployment)
     for service in saga.tables:
         service_function(deployment, saga, service)
-    saga.definition = definition_for(saga, approvals_url)
+    saga.definition = definition_for(saga, approvals_url, jsonata)
     saga.state_machine = deployment.state_machine("trip-saga", saga.definition, type=type)
     return saga
 
@@ -53,13 +53,14 @@ def service_function(deployment: Deployment, saga: Saga, service: str) -> Functi
     return saga.functions[service]
 
 
-def definition_for(saga: Saga, approvals_url: str | None = None) -> dict:
-    """The saga definition over the saga's steps (in the order of its tables)."""
-    from booking.definition import saga as saga_definition
+def definition_for(saga: Saga, approvals_url: str | None = None, jsonata: bool = False) -> dict:
+    """The saga definition over the saga's steps (in the order of its tables), JSONPath or JSONata."""
+    from booking.definition import saga as jsonpath_definition
+    from booking.definition import saga_jsonata as jsonata_definition
 
     steps = tuple(saga.tables)
-    return saga_definition({s: saga.functions[s].arn for s in steps}, saga.trips, saga.alerts.url, approvals_url,
-                           steps=steps)
+    build = jsonata_definition if jsonata else jsonpath_definition
+    return build({s: saga.functions[s].arn for s in steps}, saga.trips, saga.alerts.url, approvals_url, steps=steps)
 
 
 def choreographed(deployment: Deployment, saga: Saga | None = None) -> Saga:

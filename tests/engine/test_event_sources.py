@@ -26,7 +26,7 @@ def test_sqs_mapping_partial_batch_failure_and_dlq(deployment, records):
     assert seen.count("poison") == 2  # maxReceiveCount deliveries, then the DLQ
 
 
-def test_kinesis_mapping_retries_then_on_failure_destination(deployment, records):
+def test_kinesis_mapping_bisects_retries_then_on_failure_destination(deployment, records):
     stream = deployment.stream("esmkin")
     failures = deployment.queue("kinfail")
     fn = deployment.function("kinbatch", "probe.handlers.stream_batch", env={"TABLE": records, "KEY": "kinesis"})
@@ -36,11 +36,11 @@ def test_kinesis_mapping_retries_then_on_failure_destination(deployment, records
                        DestinationConfig={"OnFailure": {"Destination": failures.arn}})
     record = ob.wait.messages(failures.url, 1, timeout=45)[0]["Body"]
     assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
-    assert record["KinesisBatchInfo"]["batchSize"] == 3
-    batches = wait_items(records, "kinesis", 2)
-    # Difference from AWS (pinned): BisectBatchOnFunctionError is accepted, but the engine retries the
-    # whole batch of 3 instead of splitting it in halves.
-    assert [b["size"] for b in batches[:2]] == [3, 3]
+    assert record["KinesisBatchInfo"]["batchSize"] == 1  # only the poison record is discarded
+    batches = wait_items(records, "kinesis", 6)
+    # As on AWS: the batch is split in halves (a,poison | b), then (a | poison); splits cost no retry, so the
+    # single poison record gets its one retry; a and b are processed once each.
+    assert [b["size"] for b in batches] == [3, 2, 1, 1, 1, 1]
 
 
 def test_dynamodb_stream_mapping_and_on_failure_destination(deployment, records):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from booking import contract, core, definition, naive
@@ -189,3 +191,20 @@ def test_definition_over_four_steps_compensates_all_in_reverse():
     assert asl["States"]["BookCar"]["Next"] == "BookInsurance"
     assert asl["States"]["BookInsurance"]["Catch"][0]["Next"] == "CancelInsurance"
     assert asl["States"]["CancelInsurance"]["Next"] == "CancelCar"
+
+
+def transitions(asl: dict) -> dict:
+    """Every state's type and where it can go next (what both query languages must share)."""
+    return {name: (state["Type"], state.get("Next"), state.get("Default"), state.get("Retry"),
+                   [(c["ErrorEquals"], c["Next"]) for c in state.get("Catch", [])],
+                   [c["Next"] for c in state.get("Choices", [])])
+            for name, state in asl["States"].items()}
+
+
+def test_jsonata_definition_has_the_same_states_and_transitions(asl):
+    jsonata = definition.saga_jsonata({s: f"arn:aws:lambda:us-east-1:000000000000:function:{s}"
+                                       for s in definition.STEPS}, "trips", "http://q/alerts", "http://q/approvals")
+    assert jsonata["QueryLanguage"] == "JSONata" and "QueryLanguage" not in asl
+    assert transitions(jsonata) == transitions(asl) and jsonata["StartAt"] == asl["StartAt"]
+    text = json.dumps(jsonata)
+    assert "Parameters" not in text and "ResultPath" not in text and "$$" not in text  # JSONata fields only

@@ -123,6 +123,7 @@ def measure(port: int, rounds: int, functions: int, pid: int) -> None:
     for n in range(functions):
         lam.get_waiter("function_active_v2").wait(FunctionName=f"bench{n}")
         lam.invoke(FunctionName=f"bench{n}", Payload=b"{}")
+    poison_batch_to_destination(client)
     rss, pss = tree_memory_mb(pid)
     report(f"stress: tree RSS, {functions + 1} warm boto3 functions", rss, "MB", "(chapters: `make chapter-memory`)")
     report(f"stress: tree PSS, {functions + 1} warm boto3 functions", pss, "MB", "(shared pages counted once)")
@@ -159,6 +160,45 @@ def eventbridge_to_dlq(client, port: int) -> None:
                 raise SystemExit(f"{label}: no DLQ record within 60 s")
         report(label, (time.perf_counter() - started) * 1000, "ms",
                f"time scale {clock.scale():.4g}" + (" (AWS: 3 back-offs, minutes)" if kind == "Busy" else ""))
+
+
+def poison_batch_to_destination(client) -> None:
+    """Time from 8 Kinesis records (one poisoned) to the on-failure record of the poison alone (bisect on)."""
+    from ocbook_engine import clock
+
+    kinesis, lam, sqs = client("kinesis"), client("lambda"), client("sqs")
+    kinesis.create_stream(StreamName="bench-poison", ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName="bench-poison", WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    stream = kinesis.describe_stream_summary(StreamName="bench-poison")["StreamDescriptionSummary"]["StreamARN"]
+    queue = sqs.create_queue(QueueName="bench-poison-failures")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lam.create_function(FunctionName="bench-poison", Runtime="python3.12", Handler="probe.handlers.stream_batch",
+                        Role=ROLE, Code={"ZipFile": probe_zip()}, Environment={"Variables": {"TABLE": "bench"}})
+    lam.get_waiter("function_active_v2").wait(FunctionName="bench-poison")
+    uid = lam.create_event_source_mapping(
+        FunctionName="bench-poison", EventSourceArn=stream, StartingPosition="LATEST", BatchSize=10,
+        MaximumRetryAttempts=1, BisectBatchOnFunctionError=True,
+        DestinationConfig={"OnFailure": {"Destination": queue_arn}})["UUID"]
+    deadline = time.monotonic() + 60
+    while lam.get_event_source_mapping(UUID=uid)["State"] != "Enabled" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    kinesis.put_records(StreamName="bench-poison", Records=[{"Data": b"warm-up", "PartitionKey": "p"}])
+    ddb = client("dynamodb")  # the poller is reading once the warm-up record was processed (not measured)
+    while "Item" not in ddb.get_item(TableName="bench", Key={"pk": {"S": "batches"}}) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    keys = [f"r{n}" for n in range(8)]
+    keys[5] = "poison"
+    started, deadline = time.perf_counter(), time.monotonic() + 60
+    kinesis.put_records(StreamName="bench-poison", Records=[{"Data": k.encode(), "PartitionKey": "p"} for k in keys])
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+        if messages:
+            elapsed = (time.perf_counter() - started) * 1000
+            record = json.loads(messages[0]["Body"])
+            report("poison batch (8, bisect) to destination record", elapsed, "ms",
+                   f"batchSize {record['KinesisBatchInfo']['batchSize']}, time scale {clock.scale():.4g}")
+            return
+    report("poison batch (8, bisect) to destination record: none in 60 s", float("nan"), "ms")
 
 
 def main() -> None:

@@ -46,32 +46,124 @@ def record_state(trips_table: str, status: str, next_state: str) -> dict:
             "Next": next_state}
 
 
-def saga(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None,
-         steps: tuple[str, ...] = STEPS) -> dict:
-    """The trip saga over `steps`. With approvals_url, trips over APPROVAL_LIMIT wait for a payment approval
-    (.waitForTaskToken) after the last booking; a rejection compensates every step."""
-    states: dict = {}
-    last = f"Cancel{title(steps[-1])}"
-    after_last = "NeedsApproval" if approvals_url else "RecordConfirmed"
-    for step, following in zip(steps, [f"Book{title(s)}" for s in steps[1:]] + [after_last], strict=True):
-        states[f"Book{title(step)}"] = book_state(step, functions[step], following)
-    if approvals_url:
-        states["NeedsApproval"] = {"Type": "Choice", "Default": "RecordConfirmed", "Choices": [
-            {"Variable": "$.amount", "NumericGreaterThan": APPROVAL_LIMIT, "Next": "ApprovePayment"}]}
-        states["ApprovePayment"] = {
+def approval_states(approvals_url: str, last: str) -> dict:
+    """Trips over APPROVAL_LIMIT wait for a payment approval (.waitForTaskToken); a rejection compensates from `last`."""
+    return {
+        "NeedsApproval": {"Type": "Choice", "Default": "RecordConfirmed", "Choices": [
+            {"Variable": "$.amount", "NumericGreaterThan": APPROVAL_LIMIT, "Next": "ApprovePayment"}]},
+        "ApprovePayment": {
             "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
             "Parameters": {"QueueUrl": approvals_url,
                            "MessageBody": {"token.$": "$$.Task.Token", "trip_id.$": "$.trip_id",
                                            "amount.$": "$.amount"}},
             "ResultPath": "$.approval", "TimeoutSeconds": 60, "Next": "RecordConfirmed",
-            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": last}]}
-    states["RecordConfirmed"] = record_state(trips_table, "CONFIRMED", "TripConfirmed")
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": last}]},
+    }
+
+
+def saga(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None,
+         steps: tuple[str, ...] = STEPS) -> dict:
+    """The trip saga over `steps`. With approvals_url, trips over APPROVAL_LIMIT wait for a payment approval
+    (.waitForTaskToken) after the last booking; a rejection compensates every step."""
+    states = skeleton(functions, trips_table, alerts_url, approvals_url, steps,
+                      book_state, cancel_states, record_state, approval_states)
+    return {"Comment": "Trip booking saga (after Yan Cui's example)", "StartAt": f"Book{title(steps[0])}",
+            "States": states}
+
+
+def skeleton(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None,
+             steps: tuple[str, ...], book, cancel, record, approval) -> dict:
+    """The saga's states and transitions, each state written by the given builders (one query language)."""
+    states: dict = {}
+    last = f"Cancel{title(steps[-1])}"
+    after_last = "NeedsApproval" if approvals_url else "RecordConfirmed"
+    for step, following in zip(steps, [f"Book{title(s)}" for s in steps[1:]] + [after_last], strict=True):
+        states[f"Book{title(step)}"] = book(step, functions[step], following)
+    if approvals_url:
+        states.update(approval(approvals_url, last))
+    states["RecordConfirmed"] = record(trips_table, "CONFIRMED", "TripConfirmed")
     states["TripConfirmed"] = {"Type": "Succeed"}
     undo = list(reversed(steps))
     for step, following in zip(undo, [f"Cancel{title(s)}" for s in undo[1:]] + ["RecordCancelled"], strict=True):
-        states.update(cancel_states(step, functions[step], alerts_url, following))
-    states["RecordCancelled"] = record_state(trips_table, "CANCELLED", "TripCancelled")
+        states.update(cancel(step, functions[step], alerts_url, following))
+    states["RecordCancelled"] = record(trips_table, "CANCELLED", "TripCancelled")
     states["TripCancelled"] = {"Type": "Fail", "Error": "TripCancelled",
                                "Cause": "a booking failed; the saga undid the others"}
-    return {"Comment": "Trip booking saga (after Yan Cui's example)", "StartAt": f"Book{title(steps[0])}",
-            "States": states}
+    return states
+
+
+# ---------------------------------------------------------------- the same saga in JSONata
+# "QueryLanguage": "JSONata" replaces Parameters/ResultPath/InputPath with Arguments and Output (and
+# Assign for variables); a state's output is its result unless Output says otherwise. To keep the same
+# data flow as the JSONPath saga (the trip travels as the state's input, each step adds its result
+# under a key), every Output merges the result into $states.input. Same state names, same paths.
+
+def merged(key: str, value: str, under: str | None = None) -> str:
+    """JSONata: the state's input with `value` stored at key (or at under.key, keeping under's other keys)."""
+    if under is None:
+        return f"{{% $merge([$states.input, {{'{key}': {value}}}]) %}}"
+    return (f"{{% $merge([$states.input, {{'{under}': $merge([$states.input.{under}, "
+            f"{{'{key}': {value}}}])}}]) %}}")
+
+
+UNCHANGED = "{% $states.input %}"
+
+
+def book_state_jsonata(step: str, arn: str, next_state: str) -> dict:
+    """book_state in JSONata."""
+    return {"Type": "Task", "Resource": arn, "Arguments": {"action": "book", "trip": UNCHANGED},
+            "Output": merged(step, "$states.result", under="results"), "Next": next_state,
+            "Retry": [TRANSIENT_RETRY],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Output": merged("error", "$states.errorOutput"),
+                       "Next": f"Cancel{title(step)}"}]}
+
+
+def cancel_states_jsonata(step: str, arn: str, alerts_url: str, next_state: str) -> dict:
+    """cancel_states in JSONata."""
+    cancel, alert = f"Cancel{title(step)}", f"Alert{title(step)}"
+    return {
+        cancel: {"Type": "Task", "Resource": arn, "Arguments": {"action": "cancel", "trip": UNCHANGED},
+                 "Output": merged(step, "$states.result", under="undone"), "Next": next_state,
+                 "Retry": [COMPENSATION_RETRY],
+                 "Catch": [{"ErrorEquals": ["States.ALL"], "Next": alert,
+                            "Output": merged(step, "$states.errorOutput", under="compensation_errors")}]},
+        alert: {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "Output": UNCHANGED,
+                "Arguments": {"QueueUrl": alerts_url, "MessageBody": {
+                    "trip_id": "{% $states.input.trip_id %}", "step": step,
+                    "problem": "compensation failed: undo by hand",
+                    "error": f"{{% $states.input.compensation_errors.{step} %}}"}},
+                "Next": next_state},
+    }
+
+
+def record_state_jsonata(trips_table: str, status: str, next_state: str) -> dict:
+    """record_state in JSONata."""
+    return {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "Output": UNCHANGED,
+            "Arguments": {"TableName": trips_table, "Item": {
+                "pk": {"S": "{% $states.input.trip_id %}"}, "status": {"S": status}, "style": {"S": "orchestrated"}}},
+            "Next": next_state}
+
+
+def approval_states_jsonata(approvals_url: str, last: str) -> dict:
+    """approval_states in JSONata."""
+    return {
+        "NeedsApproval": {"Type": "Choice", "Default": "RecordConfirmed", "Choices": [
+            {"Condition": f"{{% $states.input.amount > {APPROVAL_LIMIT} %}}", "Next": "ApprovePayment"}]},
+        "ApprovePayment": {
+            "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Arguments": {"QueueUrl": approvals_url, "MessageBody": {
+                "token": "{% $states.context.Task.Token %}", "trip_id": "{% $states.input.trip_id %}",
+                "amount": "{% $states.input.amount %}"}},
+            "Output": merged("approval", "$states.result"), "TimeoutSeconds": 60, "Next": "RecordConfirmed",
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Output": merged("error", "$states.errorOutput"),
+                       "Next": last}]},
+    }
+
+
+def saga_jsonata(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None,
+                 steps: tuple[str, ...] = STEPS) -> dict:
+    """saga() written in JSONata: the same states, paths and outcomes."""
+    states = skeleton(functions, trips_table, alerts_url, approvals_url, steps, book_state_jsonata,
+                      cancel_states_jsonata, record_state_jsonata, approval_states_jsonata)
+    return {"Comment": "Trip booking saga (after Yan Cui's example), in JSONata", "QueryLanguage": "JSONata",
+            "StartAt": f"Book{title(steps[0])}", "States": states}
