@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
+from ocbook_engine.versions import WRITTEN_FOR as VERSIONS
+
 LOG = logging.getLogger(__name__)
 
-WRITTEN_FOR = "2026.3.0"
+WRITTEN_FOR = VERSIONS["localstack-core"]
 
 
 def installed_localstack() -> str:

@@ -26,11 +26,10 @@ from math import ceil
 
 from localstack.runtime import hooks
 
-from ocbook_engine import clock
+from ocbook_engine import clock, guard
 
 LOG = logging.getLogger("ocbook_engine.hooks")
 
-PATCHED_VERSION = "2026.3.0"
 AWS_ASYNC_RETRY_BASE = 60.0    # seconds: AWS waits ~1 min, then ~2 min
 AWS_DEFAULT_EVENT_AGE = 6 * 60 * 60
 
@@ -73,12 +72,9 @@ def has_enough_time_for_retry(sqs_invocation, event_invoke_config) -> bool:
 def patch_lambda_retry_clock() -> bool:
     """Put Lambda's async retry delays on the engine's clock; False (and a log line) on another LocalStack."""
     from localstack import config
-    from localstack import version as localstack_version
     from localstack.services.lambda_.invocation import event_manager
 
-    if localstack_version.__version__ != PATCHED_VERSION:
-        LOG.warning("Lambda retry delays left at LAMBDA_RETRY_BASE_DELAY: the clock patch is for localstack-core "
-                    "%s, this is %s", PATCHED_VERSION, localstack_version.__version__)
+    if not guard.applies("Lambda retry clock", "Lambda retry delays left at LAMBDA_RETRY_BASE_DELAY"):
         return False
     if getattr(event_manager, "_ocbook_clocked", False):
         return True
