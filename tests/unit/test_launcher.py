@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+
+import psutil
+import pytest
 
 from ocbook_engine import launcher
 
@@ -38,3 +44,79 @@ def test_health_of_a_closed_port_is_none():
 def test_tree_memory_counts_this_process():
     rss, pss = launcher.tree_memory_mb(os.getpid())
     assert rss > 1 and 0 < pss <= rss
+
+
+def test_engine_env_is_built_from_scratch(monkeypatch):
+    monkeypatch.setenv("I13_CANARY_SECRET", "do-not-leak")
+    monkeypatch.setenv("OCBOOK_TIME_SCALE", "0.5")
+    monkeypatch.setenv("SERVICES", "sqs,lambda")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    env = launcher.engine_env()
+    assert "I13_CANARY_SECRET" not in env  # negative check ...
+    assert env["OCBOOK_TIME_SCALE"] == "0.5" and env["SERVICES"] == "sqs,lambda"  # ... and what must pass
+    assert env["LANG"] == "C.UTF-8" and env["PATH"] == os.environ["PATH"]
+    assert env["OCBOOK_ENGINE_ID"] == launcher.ENGINE_ID and env["TMPDIR"] == str(launcher.TEMP_DIR)
+
+
+def test_each_port_has_its_own_run_folder_and_log():
+    assert launcher.RUN_DIR == launcher.HOME / "run" / str(launcher.PORT)
+    assert launcher.STATE_FILE.parent == launcher.RUN_DIR and launcher.TEMP_DIR.parent == launcher.RUN_DIR
+    assert launcher.LOG_FILE.name == f"localstack-{launcher.PORT}.log"
+
+
+def test_empty_home_means_the_default_home():
+    result = subprocess.run([sys.executable, str(launcher.__file__), "env"], capture_output=True, text=True,
+                            env=dict(os.environ, OCBOOK_ENGINE_HOME="", OCBOOK_ENGINE_PORT="4599"))
+    assert f"FILESYSTEM_ROOT={launcher.REPO / '.engine' / 'run' / '4599' / 'state'}" in result.stdout
+
+
+def test_explicit_python_that_is_not_313_is_an_error(monkeypatch):
+    monkeypatch.setenv("OCBOOK_ENGINE_PYTHON", sys.executable)  # the book's venv: 3.11 or 3.12
+    with pytest.raises(launcher.EngineError, match=r"is Python 3\.1[12], but the embedded LocalStack needs"):
+        launcher.find_python313()
+    monkeypatch.setenv("OCBOOK_ENGINE_PYTHON", "/nonexistent/python3.13")
+    with pytest.raises(launcher.EngineError, match="does not run"):
+        launcher.find_python313()
+
+
+@pytest.fixture
+def state_in(tmp_path, monkeypatch):
+    """Point the launcher's state file into a temporary folder."""
+    monkeypatch.setattr(launcher, "STATE_FILE", tmp_path / "engine.json")
+    return launcher.STATE_FILE
+
+
+def sleeper(env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(["sleep", "60"], env=env, start_new_session=True)
+
+
+def test_recorded_pid_counts_only_with_its_start_time_and_our_identity(state_in):
+    ours = sleeper(dict(os.environ, OCBOOK_ENGINE_ID=launcher.ENGINE_ID))
+    stranger = sleeper(dict(os.environ, OCBOOK_ENGINE_ID=launcher.ENGINE_ID + "0"))
+    try:
+        for process in (ours, stranger):
+            launcher.write_state(psutil.Process(process.pid))
+            verified = launcher.engine_process()
+            assert (verified is not None) == (process is ours)
+        launcher.write_state(psutil.Process(ours.pid))
+        state = json.loads(state_in.read_text())
+        state_in.write_text(json.dumps(dict(state, create_time=state["create_time"] - 10)))  # a reused pid
+        assert launcher.engine_process() is None
+    finally:
+        for process in (ours, stranger):
+            process.kill()
+            process.wait()
+
+
+def test_leftovers_are_found_by_identity_not_by_command_line(state_in):
+    state_in.unlink(missing_ok=True)
+    left = sleeper(dict(os.environ, TMPDIR=str(launcher.TEMP_DIR)))
+    bystander = subprocess.Popen(["sleep", "60", str(launcher.HOME), str(launcher.TEMP_DIR)], start_new_session=True)
+    try:
+        engine, others = launcher.engine_tree()
+        pids = {p.pid for p in others}
+        assert engine is None and left.pid in pids and bystander.pid not in pids
+    finally:
+        for process in (left, bystander):
+            process.kill()
+            process.wait()
