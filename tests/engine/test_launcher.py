@@ -113,7 +113,7 @@ def probe_function(env: dict, handler: str) -> str:
     lam, name = lambda_client(env), handler.rsplit(".", 1)[-1].replace("_", "-")
     lam.create_function(FunctionName=name, Runtime="python3.12", Handler=f"probe.handlers.{handler}",
                         Role="arn:aws:iam::000000000000:role/any", Code={"ZipFile": ob.package.function_zip("probe")})
-    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
     return name
 
 

@@ -20,7 +20,7 @@ def test_engine_env_has_the_settings_that_make_it_work_here(monkeypatch):
     assert env["GATEWAY_LISTEN"] == f"127.0.0.1:{launcher.PORT}"
     assert env["LAMBDA_RUNTIME_EXECUTOR"] == "local-process"
     assert env["PROVIDER_OVERRIDE_DYNAMODB"] == env["PROVIDER_OVERRIDE_DYNAMODBSTREAMS"] == "moto"
-    assert env["KINESIS_LATENCY"] == "0" and env["DNS_ADDRESS"] == "0"
+    assert env["PROVIDER_OVERRIDE_KINESIS"] == "moto" and env["DNS_ADDRESS"] == "0"
     for key in ("FILESYSTEM_ROOT", "TMPDIR", "XDG_CACHE_HOME"):
         assert env[key].startswith(str(launcher.HOME))
     assert "AWS_ENDPOINT_URL" not in env  # the engine must not inherit the book's client settings
