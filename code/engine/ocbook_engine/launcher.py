@@ -43,7 +43,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import psutil
+try:
+    import psutil
+except ImportError:  # run by an interpreter other than the book's or the engine's venv
+    sys.exit("[engine] error: the launcher needs psutil; run it with the book's venv (`make engine-start`), "
+             "or `pip install psutil`")
 
 ENGINE_SRC = Path(__file__).resolve().parents[1]
 REPO = ENGINE_SRC.parents[1]
