@@ -111,12 +111,29 @@ def test_recorded_pid_counts_only_with_its_start_time_and_our_identity(state_in)
 def test_leftovers_are_found_by_identity_not_by_command_line(state_in):
     state_in.unlink(missing_ok=True)
     left = sleeper(dict(os.environ, TMPDIR=str(launcher.TEMP_DIR)))
-    bystander = subprocess.Popen(["sleep", "60", str(launcher.HOME), str(launcher.TEMP_DIR)], start_new_session=True)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(launcher.HOME),
+                                  str(launcher.TEMP_DIR)], start_new_session=True)
     try:
         engine, others = launcher.engine_tree()
         pids = {p.pid for p in others}
-        assert engine is None and left.pid in pids and bystander.pid not in pids
+        assert bystander.poll() is None and left.pid in pids and bystander.pid not in pids
     finally:
         for process in (left, bystander):
+            process.kill()
+            process.wait()
+
+
+def test_an_engine_of_the_earlier_launcher_is_recognised_by_its_settings(state_in, tmp_path, monkeypatch):
+    monkeypatch.setattr(launcher, "LEGACY_PID_FILE", tmp_path / "localstack.pid")
+    settings = {"GATEWAY_LISTEN": f"127.0.0.1:{launcher.PORT}", "FILESYSTEM_ROOT": str(launcher.HOME / "state")}
+    old_engine = sleeper(dict(os.environ, **settings))
+    elsewhere = sleeper(dict(os.environ, **dict(settings, FILESYSTEM_ROOT=str(tmp_path / "state"))))
+    try:
+        state_in.unlink(missing_ok=True)
+        for process in (old_engine, elsewhere):
+            launcher.LEGACY_PID_FILE.write_text(str(process.pid))
+            assert (launcher.engine_process() is not None) == (process is old_engine)
+    finally:
+        for process in (old_engine, elsewhere):
             process.kill()
             process.wait()

@@ -61,6 +61,7 @@ ENDPOINT = f"http://{HOST}:{PORT}"
 ENGINE_ID = f"{HOME}:{PORT}"
 RUN_DIR = HOME / "run" / str(PORT)          # what one engine owns: its state file, temp files, LocalStack state
 STATE_FILE = RUN_DIR / "engine.json"
+LEGACY_PID_FILE = HOME / "localstack.pid"  # written by the launcher before state files per port
 TEMP_DIR = RUN_DIR / "tmp"
 LOG_FILE = HOME / "logs" / f"localstack-{PORT}.log"
 READY_TIMEOUT = float(os.environ.get("OCBOOK_ENGINE_READY_TIMEOUT") or "90")
@@ -305,10 +306,23 @@ def is_ours(process: psutil.Process) -> bool:
     return env.get("OCBOOK_ENGINE_ID") == ENGINE_ID or env.get("TMPDIR") == str(TEMP_DIR)
 
 
+def legacy_engine() -> psutil.Process | None:
+    """An engine started by the earlier launcher (one pid file per home), if its settings show it is this one."""
+    try:
+        process = psutil.Process(int(LEGACY_PID_FILE.read_text().strip()))
+        env = process.environ()
+    except (OSError, ValueError, psutil.Error):
+        return None
+    ours = env.get("GATEWAY_LISTEN") == f"{HOST}:{PORT}" and env.get("FILESYSTEM_ROOT") == str(HOME / "state")
+    return process if ours else None
+
+
 def engine_process() -> psutil.Process | None:
     """The recorded engine process, if it is alive and verifiably still the one we started."""
     state = read_state()
-    if not state or state.get("engine_id") != ENGINE_ID:
+    if not state:
+        return legacy_engine()
+    if state.get("engine_id") != ENGINE_ID:
         return None
     try:
         process = psutil.Process(state["pid"])
@@ -443,6 +457,8 @@ def stop(quiet: bool = False) -> None:
     _, late = engine_tree()  # anything started while it was stopping
     end_processes(late, grace=2)
     STATE_FILE.unlink(missing_ok=True)
+    if engine is not None or legacy_engine() is None:
+        LEGACY_PID_FILE.unlink(missing_ok=True)
     if not quiet:
         say(f"stopped the engine on port {PORT}" if engine else
             f"cleaned up {len(others)} process(es) left behind by an earlier engine on port {PORT}" if others
