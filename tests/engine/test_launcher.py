@@ -123,39 +123,31 @@ def invoke(env: dict, name: str, event: dict) -> dict:
     return json.loads(answer["Payload"].read())
 
 
-def test_start_is_idempotent_and_stop_leaves_nothing(engine_env):
-    try:
-        started(engine_env)
-        again = launch(engine_env, "start")
-        assert again.returncode == 0 and "already running" in again.stdout
-        status = launch(engine_env, "status")
-        assert status.returncode == 0 and "MB RSS" in status.stdout and "MB PSS" in status.stdout
-    finally:
-        stopped = launch(engine_env, "stop")
-    assert stopped.returncode == 0 and "stopped" in stopped.stdout
-    assert launch(engine_env, "status").returncode == 1
-    assert leftovers(engine_env["OCBOOK_ENGINE_HOME"]) == []
-
-
-@pytest.mark.parametrize("homes", ["same home", "homes sharing a prefix"])
-def test_two_engines_never_touch_each_other_or_a_bystander(tmp_path, homes):
-    first = env_for(tmp_path / "e")
-    second = env_for(tmp_path / ("e" if homes == "same home" else "e2"))
+def test_engines_of_one_checkout_never_touch_each_other_or_a_bystander(tmp_path):
+    """Three engines: two sharing a home, one whose home has the first's as a prefix; and a `tail -f`-like process."""
+    engines = {"first": env_for(tmp_path / "e"), "same home": env_for(tmp_path / "e"),
+               "prefixed home": env_for(tmp_path / "e2")}
+    first, others = engines["first"], [engines["same home"], engines["prefixed home"]]
     watcher = bystander(tmp_path / "e")
     try:
-        first_pid, second_pid = started(first), started(second)
-        assert first_pid != second_pid and answers(first) and answers(second)
-        assert "stopping it first" not in launch(second, "start").stdout
-        assert launch(first, "stop").returncode == 0
-        assert not alive(first_pid) and not answers(first)  # positive control: stop does stop its own engine
-        assert answers(second) and alive(second_pid) and alive(watcher.pid)
-        assert started(first) != first_pid  # starting one again leaves the other alone
-        assert alive(second_pid) and answers(second)
-        assert launch(second, "stop").returncode == 0
-        assert answers(first) and alive(watcher.pid) and not alive(second_pid)
+        pids = {name: started(env) for name, env in engines.items()}
+        assert len(set(pids.values())) == 3 and all(answers(env) for env in engines.values())
+        again = launch(first, "start")
+        assert again.returncode == 0 and "already running" in again.stdout and "stopping" not in again.stdout
+        status = launch(first, "status")
+        assert status.returncode == 0 and "MB RSS" in status.stdout and "MB PSS" in status.stdout
+        stopped = launch(first, "stop")
+        assert stopped.returncode == 0 and "stopped" in stopped.stdout
+        assert not alive(pids["first"]) and launch(first, "status").returncode == 1  # positive control
+        assert all(answers(env) for env in others) and alive(watcher.pid)
+        assert started(first) != pids["first"]  # starting one again leaves the others alone
+        assert alive(pids["same home"]) and alive(pids["prefixed home"]) and all(answers(env) for env in others)
+        for env in others:
+            assert launch(env, "stop").returncode == 0
+        assert answers(first) and alive(watcher.pid) and not alive(pids["same home"])
     finally:
-        launch(first, "stop")
-        launch(second, "stop")
+        for env in engines.values():
+            launch(env, "stop")
         alive_at_end = alive(watcher.pid)
         watcher.kill()
         watcher.wait()
