@@ -20,13 +20,16 @@ and ``TMPDIR=<home>/run/<port>/tmp``. A process is this engine's when
 - it descends from that verified engine process; or
 - it is one of our user's processes whose environment holds our
   ``OCBOOK_ENGINE_ID`` (anything the engine spawned with its environment) or
-  our ``TMPDIR`` (function environments and whatever they spawned: the
-  executor hands them ``TMPDIR`` and not much else). This finds what a crashed
+  our ``TMPDIR`` or a folder inside it (function environments and whatever they
+  spawned: the executor hands them ``TMPDIR`` and not much else; keep it that
+  way, or leftovers of a crashed engine go unnoticed). This finds what a crashed
   engine left behind, after it was re-parented away from the engine.
 
 Command lines and working directories are never used to decide: a ``tail -f``
 of the log or a shell in the home folder is not the engine. Signals go to
-single verified processes, never to process groups.
+single verified processes, never to process groups. An engine started by the
+earlier launcher (``<home>/localstack.pid``) is recognised by its settings
+(``GATEWAY_LISTEN`` and ``FILESYSTEM_ROOT``), never by the pid alone.
 """
 
 from __future__ import annotations
@@ -303,7 +306,8 @@ def is_ours(process: psutil.Process) -> bool:
         env = process.environ()
     except psutil.Error:  # gone, or another user's
         return False
-    return env.get("OCBOOK_ENGINE_ID") == ENGINE_ID or env.get("TMPDIR") == str(TEMP_DIR)
+    temp = env.get("TMPDIR", "")
+    return env.get("OCBOOK_ENGINE_ID") == ENGINE_ID or temp == str(TEMP_DIR) or temp.startswith(f"{TEMP_DIR}{os.sep}")
 
 
 def legacy_engine() -> psutil.Process | None:
