@@ -107,6 +107,27 @@ def test_layers_are_on_the_path(deployment):
     assert invoke(fn)[1] == {"from_layer": "from the layer"}
 
 
+def test_list_layers_leaves_out_a_layer_whose_only_version_was_deleted(deployment):
+    """LocalStack answered InternalError "list index out of range" here (mended in lambda_provider.py)."""
+    lam = ob.client("lambda")
+    name = deployment.name("onlyversion")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("python/only_version.py", "")
+
+    def listed() -> dict:
+        return {layer["LayerName"]: layer["LatestMatchingVersion"]["Version"] for layer in lam.list_layers()["Layers"]}
+
+    first = lam.publish_layer_version(LayerName=name, Content={"ZipFile": archive.getvalue()})["Version"]
+    deployment.on_teardown(f"layer {name}", lambda: lam.delete_layer_version(LayerName=name, VersionNumber=first))
+    assert listed()[name] == first
+    lam.delete_layer_version(LayerName=name, VersionNumber=first)
+    assert name not in listed()
+    second = lam.publish_layer_version(LayerName=name, Content={"ZipFile": archive.getvalue()})["Version"]
+    deployment.on_teardown(f"layer {name}", lambda: lam.delete_layer_version(LayerName=name, VersionNumber=second))
+    assert second == first + 1 and listed()[name] == second  # AWS never reuses a layer version number
+
+
 def test_concurrent_invocations_run_in_parallel_environments(deployment):
     fn = deployment.function("parallel", "probe.handlers.sleep")
     invoke(fn, {"seconds": 0})

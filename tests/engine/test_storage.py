@@ -20,7 +20,8 @@ def test_s3_round_trip_and_store_location(deployment):
     assert s3.get_object(Bucket=bucket, Key="a/b.json")["Body"].read() == b'{"x": 1}'
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["a/b.json"]
     if not os.environ.get("AWS_ENDPOINT_URL"):  # the embedded engine keeps objects in its own folder
-        assert (REPO / ".engine" / "tmp" / "localstack-s3-storage" / bucket).exists()
+        run = REPO / ".engine" / "run" / os.environ.get("OCBOOK_ENGINE_PORT", "4566")
+        assert (run / "tmp" / "localstack-s3-storage" / bucket).exists()
 
 
 def test_dynamodb_conditional_write_refuses_second_insert(deployment):

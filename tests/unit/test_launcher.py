@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+
+import psutil
+import pytest
 
 import pytest
 
@@ -16,7 +22,7 @@ def test_engine_env_has_the_settings_that_make_it_work_here(monkeypatch):
     assert env["GATEWAY_LISTEN"] == f"127.0.0.1:{launcher.PORT}"
     assert env["LAMBDA_RUNTIME_EXECUTOR"] == "local-process"
     assert env["PROVIDER_OVERRIDE_DYNAMODB"] == env["PROVIDER_OVERRIDE_DYNAMODBSTREAMS"] == "moto"
-    assert env["KINESIS_LATENCY"] == "0" and env["DNS_ADDRESS"] == "0"
+    assert env["PROVIDER_OVERRIDE_KINESIS"] == "moto" and env["DNS_ADDRESS"] == "0"
     for key in ("FILESYSTEM_ROOT", "TMPDIR", "XDG_CACHE_HOME"):
         assert env[key].startswith(str(launcher.HOME))
     assert "AWS_ENDPOINT_URL" not in env  # the engine must not inherit the book's client settings
@@ -48,3 +54,96 @@ def test_health_of_a_closed_port_is_none():
 def test_tree_memory_counts_this_process():
     rss, pss = launcher.tree_memory_mb(os.getpid())
     assert rss > 1 and 0 < pss <= rss
+
+
+def test_engine_env_is_built_from_scratch(monkeypatch):
+    monkeypatch.setenv("I13_CANARY_SECRET", "do-not-leak")
+    monkeypatch.setenv("OCBOOK_TIME_SCALE", "0.5")
+    monkeypatch.setenv("SERVICES", "sqs,lambda")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    env = launcher.engine_env()
+    assert "I13_CANARY_SECRET" not in env  # negative check ...
+    assert env["OCBOOK_TIME_SCALE"] == "0.5" and env["SERVICES"] == "sqs,lambda"  # ... and what must pass
+    assert env["LANG"] == "C.UTF-8" and env["PATH"] == os.environ["PATH"]
+    assert env["OCBOOK_ENGINE_ID"] == launcher.ENGINE_ID and env["TMPDIR"] == str(launcher.TEMP_DIR)
+
+
+def test_each_port_has_its_own_run_folder_and_log():
+    assert launcher.RUN_DIR == launcher.HOME / "run" / str(launcher.PORT)
+    assert launcher.STATE_FILE.parent == launcher.RUN_DIR and launcher.TEMP_DIR.parent == launcher.RUN_DIR
+    assert launcher.LOG_FILE.name == f"localstack-{launcher.PORT}.log"
+
+
+def test_empty_home_means_the_default_home():
+    result = subprocess.run([sys.executable, str(launcher.__file__), "env"], capture_output=True, text=True,
+                            env=dict(os.environ, OCBOOK_ENGINE_HOME="", OCBOOK_ENGINE_PORT="4599"))
+    assert f"FILESYSTEM_ROOT={launcher.REPO / '.engine' / 'run' / '4599' / 'state'}" in result.stdout
+
+
+def test_explicit_python_that_is_not_313_is_an_error(monkeypatch):
+    monkeypatch.setenv("OCBOOK_ENGINE_PYTHON", sys.executable)  # the book's venv: 3.11 or 3.12
+    with pytest.raises(launcher.EngineError, match=r"is Python 3\.1[12], but the embedded LocalStack needs"):
+        launcher.find_python313()
+    monkeypatch.setenv("OCBOOK_ENGINE_PYTHON", "/nonexistent/python3.13")
+    with pytest.raises(launcher.EngineError, match="does not run"):
+        launcher.find_python313()
+
+
+@pytest.fixture
+def state_in(tmp_path, monkeypatch):
+    """Point the launcher's state file into a temporary folder."""
+    monkeypatch.setattr(launcher, "STATE_FILE", tmp_path / "engine.json")
+    return launcher.STATE_FILE
+
+
+def sleeper(env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(["sleep", "60"], env=env, start_new_session=True)
+
+
+def test_recorded_pid_counts_only_with_its_start_time_and_our_identity(state_in):
+    ours = sleeper(dict(os.environ, OCBOOK_ENGINE_ID=launcher.ENGINE_ID))
+    stranger = sleeper(dict(os.environ, OCBOOK_ENGINE_ID=launcher.ENGINE_ID + "0"))
+    try:
+        for process in (ours, stranger):
+            launcher.write_state(psutil.Process(process.pid))
+            verified = launcher.engine_process()
+            assert (verified is not None) == (process is ours)
+        launcher.write_state(psutil.Process(ours.pid))
+        state = json.loads(state_in.read_text())
+        state_in.write_text(json.dumps(dict(state, create_time=state["create_time"] - 10)))  # a reused pid
+        assert launcher.engine_process() is None
+    finally:
+        for process in (ours, stranger):
+            process.kill()
+            process.wait()
+
+
+def test_leftovers_are_found_by_identity_not_by_command_line(state_in):
+    state_in.unlink(missing_ok=True)
+    left = sleeper(dict(os.environ, TMPDIR=str(launcher.TEMP_DIR)))
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(launcher.HOME),
+                                  str(launcher.TEMP_DIR)], start_new_session=True)
+    try:
+        engine, others = launcher.engine_tree()
+        pids = {p.pid for p in others}
+        assert bystander.poll() is None and left.pid in pids and bystander.pid not in pids
+    finally:
+        for process in (left, bystander):
+            process.kill()
+            process.wait()
+
+
+def test_an_engine_of_the_earlier_launcher_is_recognised_by_its_settings(state_in, tmp_path, monkeypatch):
+    monkeypatch.setattr(launcher, "LEGACY_PID_FILE", tmp_path / "localstack.pid")
+    settings = {"GATEWAY_LISTEN": f"127.0.0.1:{launcher.PORT}", "FILESYSTEM_ROOT": str(launcher.HOME / "state")}
+    old_engine = sleeper(dict(os.environ, **settings))
+    elsewhere = sleeper(dict(os.environ, **dict(settings, FILESYSTEM_ROOT=str(tmp_path / "state"))))
+    try:
+        state_in.unlink(missing_ok=True)
+        for process in (old_engine, elsewhere):
+            launcher.LEGACY_PID_FILE.write_text(str(process.pid))
+            assert (launcher.engine_process() is not None) == (process is old_engine)
+    finally:
+        for process in (old_engine, elsewhere):
+            process.kill()
+            process.wait()

@@ -72,7 +72,8 @@ def run(rounds: int, functions: int) -> None:
         raise SystemExit(result.stderr)
     report("cold start to ready (launcher start)", (time.perf_counter() - started) * 1000, "ms", "target < 3000")
     try:
-        measure(port, rounds, functions, int(Path(home, "localstack.pid").read_text()))
+        state = json.loads(Path(home, "run", str(port), "engine.json").read_text())
+        measure(port, rounds, functions, state["pid"])
     finally:
         subprocess.run([sys.executable, str(LAUNCHER), "stop"], env=env, capture_output=True)
 

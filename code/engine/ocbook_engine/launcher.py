@@ -1,9 +1,35 @@
-"""Start, stop and inspect the book's embedded LocalStack (stdlib only; runs under any Python >= 3.9).
+"""Start, stop and inspect the book's embedded LocalStack (needs psutil; runs under the book's or the engine's venv).
 
-    python code/engine/ocbook_engine/launcher.py setup|start|stop|status|logs|bench|env
+    python code/engine/ocbook_engine/launcher.py setup|start|stop|status|logs|bench|env|peak
 
 Everything the engine writes stays under ``.engine/`` at the top of the
-repository: its venv, state, temp files, caches and log.
+repository: its venv, caches, logs, and one run folder per engine (per port).
+
+How the launcher knows which processes are its own
+---------------------------------------------------
+An engine is named by its home and its port (``ENGINE_ID``); engines on
+different ports never share a file or a process, whatever their homes.
+``start`` writes ``<home>/run/<port>/engine.json`` with the engine's pid, the
+process's start time and its ``ENGINE_ID``, and starts the engine with an
+environment built from scratch that carries ``OCBOOK_ENGINE_ID=<home>:<port>``
+and ``TMPDIR=<home>/run/<port>/tmp``. A process is this engine's when
+
+- it is the recorded pid, *and* its start time is the recorded one, *and* its
+  environment holds our ``OCBOOK_ENGINE_ID`` (a pid reused by an unrelated
+  process fails the last two checks and is never signalled); or
+- it descends from that verified engine process; or
+- it is one of our user's processes whose environment holds our
+  ``OCBOOK_ENGINE_ID`` (anything the engine spawned with its environment) or
+  our ``TMPDIR`` or a folder inside it (function environments and whatever they
+  spawned: the executor hands them ``TMPDIR`` and not much else; keep it that
+  way, or leftovers of a crashed engine go unnoticed). This finds what a crashed
+  engine left behind, after it was re-parented away from the engine.
+
+Command lines and working directories are never used to decide: a ``tail -f``
+of the log or a shell in the home folder is not the engine. Signals go to
+single verified processes, never to process groups. An engine started by the
+earlier launcher (``<home>/localstack.pid``) is recognised by its settings
+(``GATEWAY_LISTEN`` and ``FILESYSTEM_ROOT``), never by the pid alone.
 """
 
 from __future__ import annotations
@@ -13,7 +39,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,23 +46,41 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+try:
+    import psutil
+except ImportError:  # run by an interpreter other than the book's or the engine's venv
+    sys.exit("[engine] error: the launcher needs psutil; run it with the book's venv (`make engine-start`), "
+             "or `pip install psutil`")
+
 ENGINE_SRC = Path(__file__).resolve().parents[1]
 REPO = ENGINE_SRC.parents[1]
-HOME = Path(os.environ.get("OCBOOK_ENGINE_HOME", REPO / ".engine"))
-VENV = Path(os.environ.get("OCBOOK_ENGINE_VENV", HOME / "venv"))
-LOG_FILE = HOME / "logs" / "localstack.log"
-PID_FILE = HOME / "localstack.pid"
+# An empty OCBOOK_ENGINE_HOME means the default, never "the current folder" or "everything".
+HOME = Path(os.environ.get("OCBOOK_ENGINE_HOME") or REPO / ".engine").absolute()
+VENV = Path(os.environ.get("OCBOOK_ENGINE_VENV") or HOME / "venv").absolute()
 STAMP = VENV / ".ocbook-stamp"
 HOST = "127.0.0.1"
-PORT = int(os.environ.get("OCBOOK_ENGINE_PORT", "4566"))
+PORT = int(os.environ.get("OCBOOK_ENGINE_PORT") or "4566")
 ENDPOINT = f"http://{HOST}:{PORT}"
-READY_TIMEOUT = float(os.environ.get("OCBOOK_ENGINE_READY_TIMEOUT", "90"))
+ENGINE_ID = f"{HOME}:{PORT}"
+RUN_DIR = HOME / "run" / str(PORT)          # what one engine owns: its state file, temp files, LocalStack state
+STATE_FILE = RUN_DIR / "engine.json"
+LEGACY_PID_FILE = HOME / "localstack.pid"  # written by the launcher before state files per port
+TEMP_DIR = RUN_DIR / "tmp"
+LOG_FILE = HOME / "logs" / f"localstack-{PORT}.log"
+READY_TIMEOUT = float(os.environ.get("OCBOOK_ENGINE_READY_TIMEOUT") or "90")
 # Idle function environments are stopped after this long (AWS keeps them for minutes too; memory matters here).
 DEFAULT_KEEPALIVE_MS = "60000"
 # The services the book uses. CloudWatch is left out on purpose: with it, every Lambda invoke publishes a
 # metric through the gateway (warm invoke measured 34 ms with it, 25 ms without). Override with SERVICES.
 DEFAULT_SERVICES = ("s3,sqs,sns,events,lambda,logs,dynamodb,dynamodbstreams,kinesis,stepfunctions,iam,sts,"
                     "apigateway")
+# Variables of the starting shell the engine gets; everything else is set below or not passed at all.
+PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+# LocalStack settings the README documents as yours to override: (name, default or None for "unset").
+# (Lambda's retry delays follow OCBOOK_TIME_SCALE, an OCBOOK_* variable: LAMBDA_RETRY_BASE_DELAY is not used.)
+USER_SETTINGS = {"SERVICES": DEFAULT_SERVICES, "LAMBDA_KEEPALIVE_MS": DEFAULT_KEEPALIVE_MS, "DEBUG": None,
+                 "LS_LOG": None}
+STOP_GRACE_SECONDS = 20
 
 
 class EngineError(Exception):
@@ -51,26 +94,39 @@ def say(message: str) -> None:
 
 # ---------------------------------------------------------------- Python 3.13 and the venv
 def python313_candidates() -> list[str]:
-    """Places a Python 3.13 interpreter may be found, most explicit first."""
-    found = [os.environ.get("OCBOOK_ENGINE_PYTHON", "")]
+    """Places a Python 3.13 interpreter may be found (OCBOOK_ENGINE_PYTHON, when set, is the only one)."""
+    explicit = os.environ.get("OCBOOK_ENGINE_PYTHON", "")
+    if explicit:
+        return [explicit]
     pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
-    found += sorted((str(p) for p in Path(pyenv_root, "versions").glob("3.13*/bin/python3.13")), reverse=True)
+    found = sorted((str(p) for p in Path(pyenv_root, "versions").glob("3.13*/bin/python3.13")), reverse=True)
     found += [shutil.which("python3.13") or "", "/usr/bin/python3.13", "/usr/local/bin/python3.13"]
     return [c for c in found if c]
 
 
-def is_python313(candidate: str) -> bool:
-    """True if the interpreter runs and is 3.13."""
+def python_version(candidate: str) -> str | None:
+    """The interpreter's "major.minor", or None if it does not run."""
     try:
-        out = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
+        out = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                              capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.stdout.strip() == "True"
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def is_python313(candidate: str) -> bool:
+    """True if the interpreter runs and is 3.13."""
+    return python_version(candidate) == "3.13"
 
 
 def find_python313() -> str:
     """The first working Python 3.13, or a message saying how to get one."""
+    explicit = os.environ.get("OCBOOK_ENGINE_PYTHON", "")
+    if explicit and not is_python313(explicit):
+        version = python_version(explicit)
+        found = f"is Python {version}" if version else "does not run"
+        raise EngineError(f"OCBOOK_ENGINE_PYTHON={explicit} {found}, but the embedded LocalStack needs Python 3.13; "
+                          "point it at a python3.13, or unset it to let the launcher look for one")
     for candidate in python313_candidates():
         if is_python313(candidate):
             return candidate
@@ -128,8 +184,40 @@ def create_venv(python: str) -> None:
         run_logged([python, "-m", "venv", str(VENV)], "creating the engine venv")
 
 
+def venv_is_current() -> bool:
+    """True if setup would change nothing in the venv."""
+    stamps = read_stamps()
+    return all(stamps.get(name) == fingerprint(name) for name in (LOCK, "pyproject.toml"))
+
+
+def venv_users() -> list[psutil.Process]:
+    """Our user's processes whose interpreter is the engine venv's (running engines and function environments)."""
+    prefix = str(VENV) + os.sep
+    users = []
+    for process in our_processes():
+        try:
+            argv0 = process.cmdline()[:1]
+        except psutil.Error:
+            continue
+        if argv0 and os.path.abspath(argv0[0]).startswith(prefix):
+            users.append(process)
+    return users
+
+
+def refuse_rebuild_in_use() -> None:
+    """Refuse to change the venv under a running engine (it would answer HTTP 500 until it is restarted)."""
+    if venv_is_current():
+        return
+    users = venv_users()
+    if users:
+        pids = ", ".join(str(p.pid) for p in users[:5])
+        raise EngineError(f"the engine venv {VENV} needs rebuilding, but running processes use it (pid {pids}); "
+                          "stop the engine(s) using it first (`make engine-stop`, with their OCBOOK_ENGINE_PORT)")
+
+
 def setup() -> None:
-    """Create the engine venv from the lock file, (re)install our plugins, pre-install kinesis-local."""
+    """Create the engine venv from the lock file, (re)install our plugins."""
+    refuse_rebuild_in_use()
     stamps = read_stamps()
     if stamps.get(LOCK) != fingerprint(LOCK):
         python = find_python313()
@@ -138,7 +226,6 @@ def setup() -> None:
             shutil.rmtree(VENV)
         create_venv(python)
         run_logged(installer() + ["-r", str(ENGINE_SRC / LOCK)], "installing localstack-core from the lock file")
-        install_kinesis_local()
         stamps = {LOCK: fingerprint(LOCK)}
         STAMP.write_text(json.dumps(stamps))
     if stamps.get("pyproject.toml") != fingerprint("pyproject.toml"):
@@ -146,15 +233,6 @@ def setup() -> None:
         stamps["pyproject.toml"] = fingerprint("pyproject.toml")
         STAMP.write_text(json.dumps(stamps))
         say("engine venv ready")
-
-
-def install_kinesis_local() -> None:
-    """Install kinesis-local now (LocalStack would fetch it from npm on first Kinesis call)."""
-    if not shutil.which("npm"):
-        say("npm not found: Kinesis will not work until Node.js and npm are installed")
-        return
-    code = "from localstack.services.kinesis.packages import kinesismock_package as p; p.install()"
-    run_logged([str(venv_python()), "-c", code], "installing kinesis-local from npm", env=engine_env())
 
 
 # ---------------------------------------------------------------- settings
@@ -171,14 +249,25 @@ def time_scale() -> str:
 
 
 def engine_env() -> dict[str, str]:
-    """The environment the engine runs with (see README: 'Engine settings')."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCALSTACK_"))}
-    for sub in ("state", "tmp", "cache", "logs"):
-        (HOME / sub).mkdir(parents=True, exist_ok=True)
+    """The environment the engine runs with, built from scratch (see README: 'Engine settings').
+
+    Only PASSED_ENV, the OCBOOK_* variables and the LocalStack settings in USER_SETTINGS come from the
+    starting shell; nothing else is inherited (function code could otherwise read it from /proc).
+    """
+    for folder in (TEMP_DIR, RUN_DIR / "state", HOME / "cache", LOG_FILE.parent):
+        folder.mkdir(parents=True, exist_ok=True)
+    env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+    env.update({k: v for k, v in os.environ.items() if k.startswith("OCBOOK_")})
+    for name, default in USER_SETTINGS.items():
+        value = os.environ.get(name, default)
+        if value is not None:
+            env[name] = value
+    env.setdefault("PATH", os.defpath)
     env.update({
+        "OCBOOK_ENGINE_ID": ENGINE_ID,
         "OVERRIDE_IN_DOCKER": "0",
-        "FILESYSTEM_ROOT": str(HOME / "state"),
-        "TMPDIR": str(HOME / "tmp"),
+        "FILESYSTEM_ROOT": str(RUN_DIR / "state"),
+        "TMPDIR": str(TEMP_DIR),
         "XDG_CACHE_HOME": str(HOME / "cache"),
         "GATEWAY_LISTEN": f"{HOST}:{PORT}",
         "GATEWAY_SERVER": "hypercorn",
@@ -187,16 +276,14 @@ def engine_env() -> dict[str, str]:
         "DNS_ADDRESS": "0",
         "DISABLE_EVENTS": "1",
         "SKIP_SSL_CERT_DOWNLOAD": "1",
-        "KINESIS_LATENCY": "0",
         "LAMBDA_RUNTIME_EXECUTOR": "local-process",
         "PROVIDER_OVERRIDE_DYNAMODB": "moto",
         "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "moto",
+        "PROVIDER_OVERRIDE_KINESIS": "moto",
         "PROVIDER_OVERRIDE_S3": "local-tmp",
         "PROVIDER_OVERRIDE_LAMBDA": "local-process",
         "PROVIDER_OVERRIDE_EVENTS": "ocbook",
         "OCBOOK_TIME_SCALE": time_scale(),
-        "LAMBDA_KEEPALIVE_MS": os.environ.get("LAMBDA_KEEPALIVE_MS", DEFAULT_KEEPALIVE_MS),
-        "SERVICES": os.environ.get("SERVICES", DEFAULT_SERVICES),
         "PYTHONDONTWRITEBYTECODE": "1",
     })
     return env
@@ -222,16 +309,6 @@ def port_in_use(port: int = PORT) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-def read_pid() -> int | None:
-    """The pid of the engine we started, if it is still alive."""
-    try:
-        pid = int(PID_FILE.read_text().strip())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return None
-
-
 def log_tail(lines: int = 30) -> str:
     """The last lines of the engine log."""
     if not LOG_FILE.exists():
@@ -239,41 +316,166 @@ def log_tail(lines: int = 30) -> str:
     return "\n".join(LOG_FILE.read_text(errors="replace").splitlines()[-lines:])
 
 
+# ---------------------------------------------------------------- which processes are ours (see the module doc)
+def read_state() -> dict:
+    """What `start` recorded about this engine (empty if nothing usable)."""
+    try:
+        state = json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) and isinstance(state.get("pid"), int) else {}
+
+
+def write_state(process: psutil.Process) -> None:
+    """Record the engine process: pid, start time and identity."""
+    STATE_FILE.write_text(json.dumps({"pid": process.pid, "create_time": process.create_time(),
+                                      "engine_id": ENGINE_ID, "port": PORT, "home": str(HOME)}))
+
+
+def is_ours(process: psutil.Process) -> bool:
+    """True if the process carries this engine's identity in its environment (see the module doc)."""
+    try:
+        env = process.environ()
+    except psutil.Error:  # gone, or another user's
+        return False
+    temp = env.get("TMPDIR", "")
+    return env.get("OCBOOK_ENGINE_ID") == ENGINE_ID or temp == str(TEMP_DIR) or temp.startswith(f"{TEMP_DIR}{os.sep}")
+
+
+def legacy_engine() -> psutil.Process | None:
+    """An engine started by the earlier launcher (one pid file per home), if its settings show it is this one."""
+    try:
+        process = psutil.Process(int(LEGACY_PID_FILE.read_text().strip()))
+        env = process.environ()
+    except (OSError, ValueError, psutil.Error):
+        return None
+    ours = env.get("GATEWAY_LISTEN") == f"{HOST}:{PORT}" and env.get("FILESYSTEM_ROOT") == str(HOME / "state")
+    return process if ours else None
+
+
+def engine_process() -> psutil.Process | None:
+    """The recorded engine process, if it is alive and verifiably still the one we started."""
+    state = read_state()
+    if not state:
+        return legacy_engine()
+    if state.get("engine_id") != ENGINE_ID:
+        return None
+    try:
+        process = psutil.Process(state["pid"])
+        same_start = abs(process.create_time() - float(state.get("create_time", 0))) < 0.05
+        alive = process.status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, TypeError, ValueError):
+        return None
+    return process if same_start and alive and is_ours(process) else None
+
+
+def our_processes() -> list[psutil.Process]:
+    """Processes of our user, except this launcher and its ancestors."""
+    me = psutil.Process()
+    spared = {me.pid, *(p.pid for p in me.parents())}
+    uid = os.getuid()
+    found = []
+    for process in psutil.process_iter(["uids"]):
+        uids = process.info.get("uids")
+        if process.pid not in spared and uids is not None and uids.real == uid:
+            found.append(process)
+    return found
+
+
+def descendants(process: psutil.Process) -> list[psutil.Process]:
+    """A process's descendants (empty if it is gone)."""
+    try:
+        return process.children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def engine_tree() -> tuple[psutil.Process | None, list[psutil.Process]]:
+    """(the verified engine process or None, every other process of this engine, including leftovers)."""
+    engine = engine_process()
+    found = {p.pid: p for p in descendants(engine)} if engine else {}
+    for process in our_processes():
+        if process.pid not in found and (engine is None or process.pid != engine.pid) and is_ours(process):
+            found[process.pid] = process
+            found.update((child.pid, child) for child in descendants(process))
+    return engine, list(found.values())
+
+
+def describe(processes: list[psutil.Process]) -> str:
+    """'pid name, pid name' for a message."""
+    names = []
+    for process in processes:
+        try:
+            names.append(f"{process.pid} {process.name()}")
+        except psutil.Error:
+            names.append(str(process.pid))
+    return ", ".join(names)
+
+
+def end_processes(processes: list[psutil.Process], grace: float) -> None:
+    """SIGTERM the given processes, then SIGKILL those still alive after `grace` seconds."""
+    for process in processes:
+        try:
+            process.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(processes, timeout=grace)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+
+
 # ---------------------------------------------------------------- commands
 def start() -> bool:
     """Start the engine in the background and wait until ready; True if this call started it."""
-    if read_pid() and health():
-        say(f"already running at {ENDPOINT} (pid {read_pid()}); log: {LOG_FILE}")
+    engine = engine_process()
+    if engine and health():
+        say(f"already running at {ENDPOINT} (pid {engine.pid}); log: {LOG_FILE}")
         return False
-    if read_pid():  # alive but not answering: a crashed or hung run
-        say("a previous engine process is not answering; stopping it first")
-        stop()
+    if engine:  # ours, alive, but not answering: a hung run
+        say(f"the engine on port {PORT} (pid {engine.pid}) is not answering; stopping it first")
+        stop(quiet=True)
+    else:
+        clean_leftovers()
     if health():
-        say(f"a LocalStack not started by the book already answers at {ENDPOINT}; using it as is")
+        say(f"a LocalStack not started from {HOME} already answers at {ENDPOINT}; using it as is")
         return False
     if port_in_use():
         raise EngineError(f"port {PORT} is taken by something that is not LocalStack; free it, or set "
                           "OCBOOK_ENGINE_PORT to start the engine elsewhere (and AWS_ENDPOINT_URL to match)")
     setup()
-    LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
+    env = engine_env()
     began = time.monotonic()
     with open(LOG_FILE, "ab") as log:
         log.write(f"\n===== engine start {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
         log.flush()
-        process = subprocess.Popen([str(venv_python()), "-m", "localstack.runtime.main"], env=engine_env(),
-                                   cwd=str(HOME), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        process = subprocess.Popen([str(venv_python()), "-m", "localstack.runtime.main"], env=env,
+                                   cwd=str(RUN_DIR), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
-    PID_FILE.write_text(str(process.pid))
+    write_state(psutil.Process(process.pid))
     wait_ready(process, began)
     say(f"ready at {ENDPOINT} in {time.monotonic() - began:.1f} s (pid {process.pid}); log: {LOG_FILE}")
     return True
+
+
+def clean_leftovers() -> None:
+    """End what a crashed engine of this port left behind, and say so."""
+    _, leftovers = engine_tree()
+    if leftovers:
+        say(f"a previous engine on port {PORT} died and left {len(leftovers)} process(es) behind "
+            f"({describe(leftovers)}); ending them")
+        end_processes(leftovers, grace=2)
+    STATE_FILE.unlink(missing_ok=True)
 
 
 def wait_ready(process: subprocess.Popen, began: float) -> None:
     """Poll the health endpoint until ready; on death or timeout show the log and clean up."""
     while time.monotonic() - began < READY_TIMEOUT:
         if process.poll() is not None:
-            PID_FILE.unlink(missing_ok=True)
+            clean_leftovers()
             raise EngineError(f"the engine exited with code {process.returncode} before it was ready.\n"
                               f"Last lines of {LOG_FILE}:\n{log_tail()}")
         if health(timeout=0.5):
@@ -284,73 +486,36 @@ def wait_ready(process: subprocess.Popen, began: float) -> None:
                       f"Last lines of {LOG_FILE}:\n{log_tail()}")
 
 
-def engine_processes() -> list[int]:
-    """Pids of processes of this engine: command line under its home, or running inside its temp folder
-    (function environments run with their unpacked code there as working directory)."""
-    home, temp = str(HOME), str(HOME / "tmp")
-    pids = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if int(entry.name) not in (os.getpid(), os.getppid()) and (home in cmdline or cwd.startswith(temp)):
-            pids.append(int(entry.name))
-    return pids
-
-
 def stop(quiet: bool = False) -> None:
-    """Stop the engine (SIGTERM, then SIGKILL) and anything it left behind."""
-    pid = read_pid()
-    if pid:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and read_pid():
-            time.sleep(0.1)
-        if read_pid():
-            os.killpg(pid, signal.SIGKILL)
-    leftovers = engine_processes()
-    for leftover in leftovers:
-        try:
-            os.kill(leftover, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    PID_FILE.unlink(missing_ok=True)
+    """Stop this engine and its descendants together (SIGTERM, then SIGKILL), and leftovers of a crashed run."""
+    engine, others = engine_tree()
+    end_processes(([engine] if engine else []) + others, grace=STOP_GRACE_SECONDS)
+    _, late = engine_tree()  # anything started while it was stopping
+    end_processes(late, grace=2)
+    STATE_FILE.unlink(missing_ok=True)
+    if engine is not None or legacy_engine() is None:
+        LEGACY_PID_FILE.unlink(missing_ok=True)
     if not quiet:
-        extra = f" and {len(leftovers)} leftover process(es)" if leftovers else ""
-        say(f"stopped{extra}" if pid or leftovers else "not running")
+        say(f"stopped the engine on port {PORT}" if engine else
+            f"cleaned up {len(others)} process(es) left behind by an earlier engine on port {PORT}" if others
+            else "not running")
 
 
 def tree_pids(pid: int) -> list[int]:
     """A process and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo += children.get(current, [])
-    return found
+    try:
+        return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+    except psutil.Error:
+        return []
 
 
 def memory_kb(pid: int, field: str) -> int:
     """One memory figure of a process in kB: 'Rss' or 'Pss' (shared pages divided among their users)."""
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
+        info = psutil.Process(pid).memory_full_info()
+    except psutil.Error:
+        return 0
+    return int(getattr(info, field.lower(), 0)) // 1024
 
 
 def tree_memory_mb(pid: int) -> tuple[float, float]:
@@ -360,19 +525,28 @@ def tree_memory_mb(pid: int) -> tuple[float, float]:
 
 
 def status() -> int:
-    """Print whether the engine runs, where, and how much memory it uses; exit 0 if it answers."""
-    pid, doc = read_pid(), health()
-    if pid and doc:
+    """Print whether the engine runs, where, how much memory it uses, and any leftovers; exit 0 if it answers."""
+    engine, others = engine_tree()
+    doc = health()
+    if engine:
+        leftovers = [p for p in others if p.pid not in tree_pids(engine.pid)]
+    else:
+        leftovers = others
+    if leftovers:
+        say(f"{len(leftovers)} process(es) left behind by an earlier engine on port {PORT}: "
+            f"{describe(leftovers)}; `stop` or `start` ends them")
+    if engine and doc:
         running = sorted(name for name, state in doc["services"].items() if state == "running")
-        rss, pss = tree_memory_mb(pid)
-        say(f"running at {ENDPOINT} (pid {pid}; with its children {rss:.0f} MB RSS, {pss:.0f} MB PSS); "
+        rss, pss = tree_memory_mb(engine.pid)
+        say(f"running at {ENDPOINT} (pid {engine.pid}; with its children {rss:.0f} MB RSS, {pss:.0f} MB PSS); "
             f"log: {LOG_FILE}")
         say(f"services running: {', '.join(running) or 'none yet (they start on first use)'}")
         return 0
     if doc:
-        say(f"a LocalStack not started by the book answers at {ENDPOINT}")
+        say(f"a LocalStack not started from {HOME} answers at {ENDPOINT}")
         return 0
-    say("not running" + (f" (process {pid} exists but does not answer; `stop` cleans it up)" if pid else ""))
+    say("not running" + (f" (process {engine.pid} exists but does not answer; `stop` cleans it up)"
+                         if engine else ""))
     return 1
 
 
@@ -392,9 +566,10 @@ def logs(lines: int, follow: bool) -> None:
 
 def peak(command: list[str], interval: float = 0.25) -> int:
     """Run a command while sampling the engine tree's memory; print the peaks; return the command's exit code."""
-    pid = read_pid()
-    if not pid:
-        raise EngineError("the embedded engine is not running; start it with `make engine-start`")
+    engine = engine_process()
+    if not engine:
+        raise EngineError(f"the embedded engine on port {PORT} is not running; start it with `make engine-start`")
+    pid = engine.pid
     process = subprocess.Popen(command)
     peak_rss = peak_pss = 0.0
     while process.poll() is None:

@@ -117,3 +117,21 @@ class TransientError(Exception):
 
 class PermanentError(Exception):
     """A failure no retry fixes."""
+
+
+def read_environ(event, context):
+    """Try to read another process's environment (event['pid']): the names found, or why it failed."""
+    try:
+        raw = open(f"/proc/{int(event['pid'])}/environ", "rb").read()
+    except OSError as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"names": sorted(entry.split(b"=", 1)[0].decode(errors="replace") for entry in raw.split(b"\0") if entry)}
+
+
+def spawn_detached(event, context):
+    """Start a process that outlives this environment (a new session, not waited for); return its pid."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", str(event.get("seconds", 300))], start_new_session=True,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return {"pid": child.pid}
