@@ -7,7 +7,6 @@ what to do, instead of botocore's chained connection tracebacks.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -17,7 +16,7 @@ from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, 
 from localstack_client.session import Session
 
 from ocbook.endpoints import DEFAULT, endpoint, explicit
-from ocbook.paths import REPO
+from ocbook.paths import engine_log_file
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -36,7 +35,7 @@ def engine_log() -> Path | None:
     """The embedded engine's log file, or None when the endpoint is a LocalStack the book did not start."""
     if explicit() and explicit() != DEFAULT:
         return None
-    return Path(os.environ.get("OCBOOK_ENGINE_HOME") or REPO / ".engine") / "logs" / "localstack.log"
+    return engine_log_file()
 
 
 def stopped_message(url: str) -> str:

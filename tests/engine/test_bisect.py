@@ -46,7 +46,7 @@ def kinesis_source(deployment, kind: str) -> tuple[str, dict[str, str]]:
     stream = deployment.stream(kind)
     put = ob.client("kinesis").put_records(StreamARN=stream, Records=[
         {"Data": key.encode(), "PartitionKey": "same-shard"} for key in KEYS])
-    return stream, {key: entry["SequenceNumber"] for key, entry in zip(KEYS, put["Records"])}
+    return stream, {key: entry["SequenceNumber"] for key, entry in zip(KEYS, put["Records"], strict=True)}
 
 
 def dynamodb_source(deployment, kind: str) -> str:

@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 
 import ocbook as ob
-from tests.engine.conftest import items, stays, wait_items
+from tests.engine.conftest import items, wait_items
 
 
 def test_sqs_mapping_partial_batch_failure_and_dlq(deployment, records):

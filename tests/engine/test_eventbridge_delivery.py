@@ -8,9 +8,7 @@ Retriable errors are provoked with the engine's delivery-fault endpoint (ob.engi
 from __future__ import annotations
 
 import json
-import os
 import time
-from pathlib import Path
 
 import pytest
 from botocore.config import Config
@@ -18,7 +16,7 @@ from botocore.exceptions import ClientError
 
 import ocbook as ob
 from ocbook.clients import CONFIG, session
-from ocbook.paths import REPO
+from ocbook.paths import engine_log_file
 from tests.engine.conftest import stays, wait_items
 
 pytestmark = pytest.mark.skipif("ob.engine.time_scale() is None", reason="needs the book's engine (delivery faults)")
@@ -169,8 +167,7 @@ def test_retry_policy_and_dlq_values_aws_rejects(deployment):
 
 def engine_log() -> str:
     """The embedded engine's log so far ('' for another LocalStack)."""
-    home = Path(os.environ.get("OCBOOK_ENGINE_HOME", REPO / ".engine"))
-    log = home / "logs" / "localstack.log"
+    log = engine_log_file()
     return log.read_text(errors="replace") if log.exists() else ""
 
 
@@ -207,7 +204,7 @@ def test_a_rate_rule_fires_every_period_times_the_time_scale(deployment):
     for _ in range(3):
         ob.wait.messages(queue.url, 1, timeout=5 + 120 * scale)
         ticks.append(time.monotonic())
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     print(f"scale {scale:.4f}: rate(1 minute) ticks {[round(g, 2) for g in gaps]} s apart (AWS: 60 s)")
     assert all(0.5 * 60 * scale <= gap <= 60 * scale + 1.5 for gap in gaps), gaps
     events.disable_rule(Name=name)

@@ -88,7 +88,7 @@ def retry_gaps(execution_arn: str) -> list[float]:
     events = ob.stepfunctions.events(execution_arn)
     failed = [e["timestamp"] for e in events if e["type"] == "LambdaFunctionFailed"]
     scheduled = [e["timestamp"] for e in events if e["type"] == "LambdaFunctionScheduled"][1:]
-    return [(again - fail).total_seconds() for fail, again in zip(failed, scheduled)]
+    return [(again - fail).total_seconds() for fail, again in zip(failed, scheduled, strict=True)]
 
 
 def test_retry_max_delay_seconds_caps_the_backoff(deployment, task_fn):

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
 import ocbook as ob
-from tests.engine.conftest import items
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 
@@ -82,7 +83,8 @@ def test_a_stopped_engine_is_one_clear_error(server, behaviour, monkeypatch):
         sqs.list_queues()
     message = str(caught.value)
     assert message.startswith(f"the engine stopped answering at {url} while running this cell; its log is at ")
-    assert message.endswith("logs/localstack.log; run `make engine-start` and re-run the chapter")
+    assert message.endswith(f"logs/localstack-{os.environ.get('OCBOOK_ENGINE_PORT') or 4566}.log; "
+                            "run `make engine-start` and re-run the chapter")
     assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no chained traceback
 
 
@@ -99,7 +101,8 @@ def test_the_log_is_named_only_for_the_embedded_engine(monkeypatch):
     assert "its log is at" not in clients.stopped_message("http://127.0.0.1:9999")
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     monkeypatch.setenv("OCBOOK_ENGINE_HOME", "/srv/engine-home")
-    assert "its log is at /srv/engine-home/logs/localstack.log;" in clients.stopped_message("http://x")
+    monkeypatch.setenv("OCBOOK_ENGINE_PORT", "4570")
+    assert "its log is at /srv/engine-home/logs/localstack-4570.log;" in clients.stopped_message("http://x")
 
 
 class FakeShell:

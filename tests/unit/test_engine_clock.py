@@ -7,9 +7,10 @@ import pytest
 from ocbook import engine
 
 
-@pytest.mark.parametrize("answer,says", [({"scale": 1 / 60}, "time scale: 1/60 (one AWS minute of waiting lasts 1 s here)"),
-                                         ({"scale": 1.0}, "time scale: 1 (AWS's real waiting times)"),
-                                         (None, "time scale: unknown")])
+@pytest.mark.parametrize("answer,says", [
+    ({"scale": 1 / 60}, "time scale: 1/60 (one AWS minute of waiting lasts 1 s here)"),
+    ({"scale": 1.0}, "time scale: 1 (AWS's real waiting times)"),
+    (None, "time scale: unknown")])
 def test_a_chapter_prints_the_scale_it_ran_with(monkeypatch, answer, says):
     monkeypatch.setattr(engine, "_call", lambda path, body=None: answer)
     assert engine.describe_time_scale().startswith(says)

@@ -10,8 +10,6 @@ import sys
 import psutil
 import pytest
 
-import pytest
-
 from ocbook_engine import launcher
 
 

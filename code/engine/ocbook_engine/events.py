@@ -72,7 +72,8 @@ class Failure:
 
 def classify(error: Exception) -> Failure:
     """AWS's ERROR_CODE for a delivery error, and whether EventBridge would retry it."""
-    from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
+    from botocore.exceptions import ClientError, ReadTimeoutError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
 
     if isinstance(error, ClientError):
         info = error.response.get("Error", {})
@@ -234,8 +235,11 @@ class Redelivery:
             attributes["EXHAUSTED_RETRY_CONDITION"] = exhausted
         try:
             from localstack.aws.connect import connect_to
-            from localstack.utils.aws.arns import extract_account_id_from_arn, extract_region_from_arn, \
-                sqs_queue_url_for_arn
+            from localstack.utils.aws.arns import (
+                extract_account_id_from_arn,
+                extract_region_from_arn,
+                sqs_queue_url_for_arn,
+            )
 
             sqs = connect_to(aws_access_key_id=extract_account_id_from_arn(dlq),
                              region_name=extract_region_from_arn(dlq)).sqs

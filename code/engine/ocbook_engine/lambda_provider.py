@@ -21,8 +21,12 @@ from ocbook_engine.executor import SUPPORTED_RUNTIMES, UnsupportedRuntime
 @aws_provider(api="lambda", name="local-process")
 def lambda_local_process():
     """The lambda:local-process provider plugin."""
-    from localstack.aws.api.lambda_ import (InvalidParameterValueException, LayersListItem, ListLayersResponse,
-                                            PackageType)
+    from localstack.aws.api.lambda_ import (
+        InvalidParameterValueException,
+        LayersListItem,
+        ListLayersResponse,
+        PackageType,
+    )
     from localstack.services.lambda_ import api_utils
     from localstack.services.lambda_.provider import LambdaProvider, ValidationException, lambda_stores
     from localstack.utils.collections import PaginatedList

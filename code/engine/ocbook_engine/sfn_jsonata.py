@@ -94,19 +94,25 @@ def encode_declarations(bindings: dict[str, Any]) -> str:
     so a variable holding a quote or a backslash, such as an error's Cause, broke every later expression)."""
     from localstack.services.stepfunctions.asl.utils.encoding import to_json_str
 
-    return "".join(
-        f"{name}:={json.dumps(value, ensure_ascii=False) if isinstance(value, str) else to_json_str(value, separators=(',', ':'))};"
-        for name, value in bindings.items())
+    def literal(value) -> str:
+        if isinstance(value, str):
+            return json.dumps(value, ensure_ascii=False)
+        return to_json_str(value, separators=(",", ":"))
+
+    return "".join(f"{name}:={literal(value)};" for name, value in bindings.items())
 
 
 def report_evaluation_errors() -> None:
     """An expression that throws fails the state with States.QueryEvaluationError (LocalStack: States.Runtime)."""
     from localstack.aws.api.stepfunctions import EvaluationFailedEventDetails, HistoryEventType
     from localstack.services.stepfunctions.asl.component.common.error_name.failure_event import (
-        FailureEvent, FailureEventException)
+        FailureEvent,
+        FailureEventException,
+    )
     from localstack.services.stepfunctions.asl.component.common.error_name.states_error_name import StatesErrorName
     from localstack.services.stepfunctions.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType)
+        StatesErrorNameType,
+    )
     from localstack.services.stepfunctions.asl.component.common.string.string_expression import StringJSONata
     from localstack.services.stepfunctions.asl.eval.event.event_detail import EventDetails
     from localstack.services.stepfunctions.asl.jsonata.jsonata import JSONataException

@@ -81,7 +81,9 @@ def forward_events_to_target(self, shard_id, records):
 def _deliver(self, shard_id: str, batch: _Batch) -> list[_Batch]:
     """Send one batch until it succeeds, is split (returns the halves) or is discarded (returns [])."""
     from localstack.services.lambda_.event_source_mapping.event_processor import (
-        BatchFailureError, PartialBatchFailureError)
+        BatchFailureError,
+        PartialBatchFailureError,
+    )
     from localstack.services.lambda_.event_source_mapping.pollers.poller import get_batch_item_failures
     from localstack.utils.backoff import ExponentialBackoff
 

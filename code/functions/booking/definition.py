@@ -47,7 +47,8 @@ def record_state(trips_table: str, status: str, next_state: str) -> dict:
 
 
 def approval_states(approvals_url: str, last: str) -> dict:
-    """Trips over APPROVAL_LIMIT wait for a payment approval (.waitForTaskToken); a rejection compensates from `last`."""
+    """Trips over APPROVAL_LIMIT wait for a payment approval (.waitForTaskToken); a rejection compensates from
+    `last`."""
     return {
         "NeedsApproval": {"Type": "Choice", "Default": "RecordConfirmed", "Choices": [
             {"Variable": "$.amount", "NumericGreaterThan": APPROVAL_LIMIT, "Next": "ApprovePayment"}]},
