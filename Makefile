@@ -11,6 +11,13 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 # failed last time are executed. A failed chapter is never cached, so it can never turn into a green build.
 BUILD := $(VENV)/bin/jupyter-book build . -W -n --keep-going --all
 SYSDEPS := .ci/system-deps
+# The execution cache is keyed on a chapter's cells only: a change to the helpers, handlers, engine plugins or
+# pinned packages must also execute the chapters again, so the cache is dropped when their fingerprint changes.
+CACHE := _build/.jupyter_cache
+FINGERPRINT = $$(find code _ext -name '*.py' -not -path '*/__pycache__/*' | sort | xargs cat \
+                 requirements.lock code/engine/requirements.lock | sha256sum | cut -c1-16)
+FRESH_CACHE = mkdir -p _build; fp=$(FINGERPRINT); [ "$$(cat _build/.code-fingerprint 2>/dev/null)" = "$$fp" ] \
+              || { rm -rf $(CACHE); echo "$$fp" > _build/.code-fingerprint; }
 PORT ?= 8000
 N ?= 01
 
@@ -19,13 +26,15 @@ N ?= 01
         workflow-lint lint
 
 book: sysdeps-book setup
+	@$(FRESH_CACHE)
 	@$(WITH_ENGINE) $(BUILD); built=$$?; $(PY) -m ocbook.buildcheck; checked=$$?; \
 	  if [ $$built -ne 0 ] || [ $$checked -ne 0 ]; then echo "make book: FAILED (see above)"; exit 1; fi
 	@echo
 	@echo "The book is in _build/html/index.html; serve it with: make serve (http://127.0.0.1:$(PORT))"
 
-# Each chapter is executed once, by the site build; nbval then validates what the build executed (--from-build).
+# Each chapter is executed once (empty cache), by the site build; nbval then validates what it executed.
 test: sysdeps-test setup
+	@rm -f _build/.code-fingerprint; $(FRESH_CACHE)
 	$(MAKE) --no-print-directory lint workflow-lint
 	$(PYTEST) tests/unit
 	$(WITH_ENGINE) bash -c '$(PYTEST) tests/engine && { \
