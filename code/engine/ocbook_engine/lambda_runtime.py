@@ -7,8 +7,9 @@ init, which reports each outcome with two more callbacks through LocalStack's
 gateway (``/invocations/<id>/logs`` then ``/response`` or ``/error``), it
 answers the ``/invoke`` request itself with ``{"outcome", "body", "logs"}``:
 one round trip instead of three (measured: warm invoke 44 ms -> see bench).
-Stdlib only, so it runs on any interpreter; the executor starts it as
-``python -m ocbook_engine.lambda_runtime``.
+Stdlib only: it runs inside the zygote (``zygote.py``), whose module path
+holds only what AWS's Python runtime provides; each forked child calls
+``run``.
 """
 
 from __future__ import annotations
@@ -295,26 +296,9 @@ class StdoutHandler(logging.Handler):
             self.handleError(record)
 
 
-def watch_parent(parent_pid: int) -> None:
-    """Exit when the engine that started us is gone, so no environment outlives it."""
-    while True:
-        if os.getppid() != parent_pid:
-            os._exit(0)
-        time.sleep(1)
-
-
-def main() -> None:
-    """Entry point of a function environment."""
-    env = dict(os.environ)
-    for folder in reversed(env.get("OCBOOK_SYS_PATH", "").split(os.pathsep)):
-        if folder:
-            sys.path.insert(0, folder)
-    threading.Thread(target=watch_parent, args=(int(env["OCBOOK_PARENT_PID"]),), daemon=True).start()
+def run(env: dict[str, str], port: int) -> None:
+    """Serve one function environment (the zygote's forked child has already set its path and variables)."""
     runtime = Runtime(env)
     runtime.setup_logging()
     runtime.init(env["_HANDLER"])
-    runtime.serve(int(env["OCBOOK_INVOKE_PORT"]))
-
-
-if __name__ == "__main__":
-    main()
+    runtime.serve(port)
