@@ -82,7 +82,7 @@ def fork(running, ready_endpoint, name: str, variables: dict) -> tuple[int, int]
     env = {"_HANDLER": "handler.look", "LOCALSTACK_RUNTIME_ENDPOINT": endpoint, "LOCALSTACK_RUNTIME_ID": name,
            "TMPDIR": str(tmp), **variables}
     spec = {"token": name, "cwd": str(code), "env": env, "sys_path": [str(code)], "log": str(folder / f"{name}.log"),
-            "port": port, "tmpdir": str(tmp)}
+            "port": port, "tmpdir": str(tmp), "pycache": str(folder / "pycache")}
     process.stdin.write(json.dumps(spec).encode() + b"\n")
     process.stdin.flush()
     answer = json.loads(process.stdout.readline())

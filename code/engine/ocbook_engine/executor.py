@@ -232,7 +232,8 @@ class LocalProcessExecutor(RuntimeExecutor):
         env.update({"LAMBDA_TASK_ROOT": code_dir, "TMPDIR": str(self.tmp_dir)})
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         spec = {"cwd": code_dir, "env": env, "sys_path": [code_dir, *layer_paths(self.function_version)],
-                "log": str(self.log_path), "port": port, "tmpdir": str(self.tmp_dir)}
+                "log": str(self.log_path), "port": port, "tmpdir": str(self.tmp_dir),
+                "pycache": str(self.log_path.parent.parent / "lambda-pycache")}
         self.pid, self.exited = zygote_for(self.function_version.config.runtime).fork(spec)
         LOG.debug("Lambda environment %s forked as pid %s on port %s", self.id, self.pid, port)
 

@@ -182,6 +182,9 @@ def become(spec: dict, zygote_pid: int) -> None:
     if ships_runtime_packages(spec["sys_path"]):
         purge_runtime_modules()
     sys.path[:0] = spec["sys_path"]
+    # Compiled function code is kept outside the code folder (read-only on AWS), so the next environment of the
+    # same function loads it instead of compiling again: faster and about 1 MB less per environment.
+    sys.pycache_prefix, sys.dont_write_bytecode = spec["pycache"], False
     runtime = sys.modules.pop("lambda_runtime")  # not something a handler can import on AWS
     runtime.run(dict(os.environ), spec["port"])
 
