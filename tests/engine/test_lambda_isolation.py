@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import zipfile
+
+import pytest
 
 import ocbook as ob
 
@@ -28,6 +32,11 @@ def look(event, context):
     return {"env": {k: os.environ.get(k) for k in event.get("env", [])}, "modules": found,
             "tmp": folder, "tmpdir": os.environ.get("TMPDIR"), "files": sorted(os.listdir(folder)),
             "path": sys.path, "pid": os.getpid()}
+
+def parent(event, context):
+    """The pid and command line of the process that started this environment."""
+    with open(f"/proc/{os.getppid()}/cmdline", "rb") as file:
+        return {"pid": os.getpid(), "parent": os.getppid(), "cmdline": file.read().decode(errors="replace")}
 
 def close_everything(event, context):
     """Close every inherited descriptor if asked (as daemonising code does), the runtime's connection included."""
@@ -121,3 +130,14 @@ def test_an_environment_that_drops_its_connection_is_replaced(deployment):
     assert response["FunctionError"] == "Unhandled" and body["errorType"] == "Runtime.ExitError"
     response, body = invoke(name)  # a fresh environment takes the next call
     assert "FunctionError" not in response and body["pid"] != first
+
+
+def test_a_crashed_zygote_is_replaced(deployment):
+    name = function(deployment, "iso-zygote", package(), handler="isolation.parent")
+    before = invoke(name)[1]
+    if "zygote.py" not in before["cmdline"]:
+        pytest.skip("not the book's engine: function environments are not forked by a zygote")
+    os.kill(before["parent"], signal.SIGKILL)
+    response, after = invoke(name)  # its environment died with the zygote; a new zygote forks a new one
+    assert "FunctionError" not in response and "zygote.py" in after["cmdline"]
+    assert after["parent"] != before["parent"] and after["pid"] != before["pid"]

@@ -178,6 +178,7 @@ class Runtime:
         self.invocations: queue.Queue = queue.Queue()
         self.request_filter = RequestIdFilter()
         self.init_logs = ""
+        self.init_ms: float | None = None  # reported once, on the first REPORT line, as AWS does after a cold start
         self.handler = None
         self.init_error: dict | None = None
         self.real_stdout = sys.stdout
@@ -193,6 +194,7 @@ class Runtime:
 
     def init(self, handler_name: str) -> None:
         """Import the handler, capturing what the import prints."""
+        started = time.perf_counter()
         buffer = CappedBuffer(self.real_stdout)
         sys.stdout = sys.stderr = buffer
         try:
@@ -203,6 +205,7 @@ class Runtime:
         finally:
             sys.stdout, sys.stderr = self.real_stdout, sys.__stderr__
         self.init_logs = buffer.getvalue()
+        self.init_ms = (time.perf_counter() - started) * 1000
 
     def run_one(self, job: dict) -> dict:
         """Run one invocation; return its outcome ('response' or 'error'), body and logs."""
@@ -221,8 +224,12 @@ class Runtime:
             sys.stdout, sys.stderr = self.real_stdout, sys.__stderr__
         elapsed_ms = (time.time() - started) * 1000
         buffer.write(f"END RequestId: {rid}\n")
-        buffer.write(REPORT_FORMAT.format(rid=rid, ms=elapsed_ms, billed=int(elapsed_ms) + 1,
-                                          mem=self.memory, used=peak_memory_mb()) + "\n")
+        report = REPORT_FORMAT.format(rid=rid, ms=elapsed_ms, billed=int(elapsed_ms) + 1, mem=self.memory,
+                                      used=peak_memory_mb())
+        if self.init_ms is not None:
+            report += f"Init Duration: {self.init_ms:.2f} ms\t"
+            self.init_ms = None
+        buffer.write(report + "\n")
         buffer.flush()
         return {"outcome": outcome, "body": body.decode(), "logs": buffer.getvalue()}
 
