@@ -20,14 +20,12 @@ import io
 import json
 import logging
 import os
-import queue
 import socket
 import sys
-import threading
 import time
 import traceback
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 LOG_LIMIT_BYTES = 1024 * 1024
 REPORT_FORMAT = (
@@ -175,7 +173,6 @@ class Runtime:
         self.timeout = float(env.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
         self.memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         self.version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.invocations: queue.Queue = queue.Queue()
         self.request_filter = RequestIdFilter()
         self.init_logs = ""
         self.init_ms: float | None = None  # reported once, on the first REPORT line, as AWS does after a cold start
@@ -257,7 +254,7 @@ class Runtime:
             return "error", json.dumps(body).encode()
 
     def serve(self, port: int) -> None:
-        """Accept invocations on 127.0.0.1:port; run them in this (main) thread, one at a time."""
+        """Accept invocations on 127.0.0.1:port and run them in this (main) thread, one at a time."""
         runtime = self
 
         class InvokeHandler(BaseHTTPRequestHandler):
@@ -266,9 +263,7 @@ class Runtime:
 
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
-                done: queue.Queue = queue.Queue(maxsize=1)
-                runtime.invocations.put((json.loads(self.rfile.read(length)), done))
-                answer = json.dumps(done.get()).encode()
+                answer = json.dumps(runtime.run_one(json.loads(self.rfile.read(length)))).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
@@ -278,12 +273,11 @@ class Runtime:
             def log_message(self, *args):
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", port), InvokeHandler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # One thread: the executor sends one invocation at a time over one kept-alive connection, and the
+        # handler runs in the main thread (where signals arrive). Each extra thread cost an environment ~0.5 MB.
+        server = HTTPServer(("127.0.0.1", port), InvokeHandler)
         self.post(f"/status/{self.runtime_id}/ready", b"{}")
-        while True:
-            job, done = self.invocations.get()
-            done.put(self.run_one(job))
+        server.serve_forever()
 
 
 class StdoutHandler(logging.Handler):
