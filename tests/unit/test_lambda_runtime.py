@@ -94,3 +94,10 @@ def test_context_counts_down():
     context = rt.LambdaContext("r", "arn", time.time() + 1)
     assert 900 < context.get_remaining_time_in_millis() <= 1000
     assert rt.LambdaContext("r", "arn", time.time() - 5).get_remaining_time_in_millis() == 0
+
+
+def test_only_the_first_report_of_an_environment_has_an_init_duration(module):
+    warm = runtime(f"{module}.ok")
+    first, second = (warm.run_one({"invoke-id": f"r{n}", "payload": "{}"})["logs"] for n in (1, 2))
+    assert "REPORT RequestId: r1" in first and "Init Duration: " in first
+    assert "REPORT RequestId: r2" in second and "Init Duration" not in second

@@ -81,7 +81,7 @@ def run(rounds: int, functions: int) -> None:
 def measure(port: int, rounds: int, functions: int, pid: int) -> None:
     """The figures, against a running engine."""
     sys.path.insert(0, str(LAUNCHER.parent.parent))
-    from ocbook_engine.launcher import tree_memory_mb
+    from ocbook_engine.launcher import memory_kb, tree_memory_mb
 
     def client(service):
         return boto3.client(service, endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
@@ -94,7 +94,8 @@ def measure(port: int, rounds: int, functions: int, pid: int) -> None:
     lam.create_function(FunctionName="bench", Runtime="python3.12", Handler="probe.handlers.echo", Role=ROLE,
                         Code={"ZipFile": code})
     lam.get_waiter("function_active_v2").wait(FunctionName="bench")
-    report("first Lambda invoke (new environment)", timed(lambda: lam.invoke(FunctionName="bench", Payload=b"{}")), "ms")
+    report("first Lambda invoke of the first function", timed(lambda: lam.invoke(FunctionName="bench", Payload=b"{}")),
+           "ms", "(the zygote may still be starting)")
     warm = [timed(lambda: lam.invoke(FunctionName="bench", Payload=b"{}")) for _ in range(rounds)]
     report(f"warm Lambda invoke, median of {rounds}", statistics.median(warm), "ms", "target < 30")
     report(f"warm Lambda invoke, p95 of {rounds}", sorted(warm)[int(0.95 * (len(warm) - 1))], "ms")
@@ -118,16 +119,30 @@ def measure(port: int, rounds: int, functions: int, pid: int) -> None:
     runs = [timed(three_steps) for _ in range(max(3, rounds // 10))]
     report("3-step state machine end to end, median", statistics.median(runs), "ms")
     eventbridge_to_dlq(client, port)
-    for n in range(functions):
-        lam.create_function(FunctionName=f"bench{n}", Runtime="python3.12", Handler="probe.handlers.echo", Role=ROLE,
-                            Code={"ZipFile": code})
-    for n in range(functions):
-        lam.get_waiter("function_active_v2").wait(FunctionName=f"bench{n}")
-        lam.invoke(FunctionName=f"bench{n}", Payload=b"{}")
+    first_invokes(lam, code, functions)
     poison_batch_to_destination(client)
     rss, pss = tree_memory_mb(pid)
-    report(f"stress: tree RSS, {functions + 1} warm boto3 functions", rss, "MB", "(chapters: `make chapter-memory`)")
-    report(f"stress: tree PSS, {functions + 1} warm boto3 functions", pss, "MB", "(shared pages counted once)")
+    report(f"stress: tree RSS, {2 * functions + 1} warm functions", rss, "MB", "(chapters: `make chapter-memory`)")
+    report(f"stress: tree PSS, {2 * functions + 1} warm functions", pss, "MB", "(shared pages counted once)")
+    report("  of which the engine process alone, PSS", memory_kb(pid, "Pss") / 1024, "MB")
+
+
+def first_invokes(lam, code: bytes, functions: int) -> None:
+    """New environments: the first invoke of fresh functions, an echo and one that writes to DynamoDB."""
+    for kind, handler, env in (("echo", "probe.handlers.echo", {}),
+                               ("ddb", "probe.handlers.record", {"TABLE": "bench", "KEY": "bench"})):
+        names = [f"bench-{kind}{n}" for n in range(functions)]
+        for name in names:
+            lam.create_function(FunctionName=name, Runtime="python3.12", Handler=handler, Role=ROLE,
+                                Code={"ZipFile": code}, Environment={"Variables": env})
+        times = []
+        for name in names:
+            lam.get_waiter("function_active_v2").wait(FunctionName=name)
+            times.append(timed(lambda name=name: lam.invoke(FunctionName=name, Payload=b"{}")))
+        label = "echo" if kind == "echo" else "DynamoDB put"
+        report(f"first invoke, new environment ({label}), median of {functions}", statistics.median(times), "ms",
+               "target < 100" if kind == "echo" else "")
+        report(f"first invoke, new environment ({label}), max", max(times), "ms")
 
 
 def eventbridge_to_dlq(client, port: int) -> None:

@@ -1,11 +1,17 @@
-"""A LocalStack Lambda runtime executor that runs each function environment as a local child process.
+"""A LocalStack Lambda runtime executor that runs each function environment as a local process.
 
-Selected with ``LAMBDA_RUNTIME_EXECUTOR=local-process``. The child process
-(``ocbook_engine.lambda_runtime``) plays the runtime side: it reports ready
-through LocalStack's ``ExecutorEndpoint``, then answers each ``POST /invoke``
-with the outcome and logs in the same HTTP exchange. This module also enforces
-the function timeout, which the Go init would enforce in Docker, and reports
-a child that dies mid-invocation the way Lambda does (``Runtime.ExitError``).
+Selected with ``LAMBDA_RUNTIME_EXECUTOR=local-process``. A zygote per Python
+runtime (``zygote.py``, a child of the engine) has imported what AWS's runtime
+provides and forks one process per environment, in milliseconds. That process
+(``lambda_runtime``) plays the runtime side: it reports ready through
+LocalStack's ``ExecutorEndpoint``, then answers each ``POST /invoke`` with the
+outcome and logs in the same HTTP exchange. This module also enforces the
+function timeout, which the Go init would enforce in Docker, and reports an
+environment that dies mid-invocation the way Lambda does (``Runtime.ExitError``).
+
+The module path of an environment is AWS's: the function's code, its layers,
+the runtime's own packages (a folder of links to the engine venv's boto3,
+botocore and their dependencies, nothing else), the standard library.
 """
 
 from __future__ import annotations
@@ -13,11 +19,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import uuid
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 import requests
@@ -28,13 +38,17 @@ from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecutor
 from localstack.utils.net import get_free_tcp_port
 
+from ocbook_engine.zygote import build_runtime_site
+
 LOG = logging.getLogger(__name__)
 
 SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
 LOCALHOST = "127.0.0.1"
 STOP_GRACE_SECONDS = 2
-# Environment the child inherits from the engine; everything else comes from Lambda's own variables.
-INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+FORK_TIMEOUT_SECONDS = 30  # a new zygote imports boto3 first (about a second on a loaded machine)
+# Environment an environment inherits from the engine; everything else comes from Lambda's own variables.
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+ZYGOTE_SCRIPT = Path(__file__).with_name("zygote.py")
 
 
 class UnsupportedRuntime(Exception):
@@ -75,76 +89,191 @@ def timeout_body(request_id: str, seconds: float) -> bytes:
     }).encode()
 
 
+class ZygoteProcess:
+    """One running zygote: ask it to fork, hear about exits; when it ends, whatever waits on it is released."""
+
+    def __init__(self, runtime: str) -> None:
+        self.runtime = runtime
+        self.lock = threading.Lock()
+        self.started: dict[str, Future] = {}  # request token -> pid
+        self.exits: dict[int, Future] = {}  # pid -> exit code
+        temp = Path(tempfile.gettempdir())
+        # The folder's name says what the processes are (the launcher's tests look for "lambda_runtime").
+        site = build_runtime_site(temp / "lambda_runtime-site" / runtime)
+        env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
+        log_path = temp / "lambda-env-logs" / f"zygote-{runtime}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-u", "-B", str(ZYGOTE_SCRIPT), str(site)], cwd=temp, env=env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+        threading.Thread(target=self.listen, name=f"zygote-{runtime}", daemon=True).start()
+        LOG.debug("Zygote for %s started as pid %s", runtime, self.process.pid)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def listen(self) -> None:
+        """Read the zygote's answers until it ends; then fail whatever still waits on it."""
+        for line in self.process.stdout:
+            message = json.loads(line)
+            with self.lock:
+                if "token" in message:
+                    self.exits[message["pid"]] = Future()
+                    self.started.pop(message["token"]).set_result(message["pid"])
+                elif future := self.exits.pop(message["exited"], None):
+                    future.set_result(message["status"])
+        code = self.process.wait()
+        with self.lock:
+            for future in self.started.values():
+                future.set_exception(RuntimeError(f"the {self.runtime} zygote exited with {code}"))
+            for future in self.exits.values():
+                future.set_result(None)  # its children die with it (PR_SET_PDEATHSIG)
+            self.started.clear()
+            self.exits.clear()
+
+    def fork(self, spec: dict) -> tuple[int, Future]:
+        """A new environment from a spec; returns its pid and a future of its exit code."""
+        token = uuid.uuid4().hex
+        with self.lock:
+            self.started[token] = started = Future()
+            self.process.stdin.write(json.dumps({**spec, "token": token}).encode() + b"\n")
+            self.process.stdin.flush()
+        pid = started.result(FORK_TIMEOUT_SECONDS)
+        with self.lock:
+            return pid, self.exits.get(pid) or done_future(None)
+
+    def stop(self) -> None:
+        """End the zygote (it kills its environments when its input closes)."""
+        if self.alive():
+            self.process.stdin.close()
+            try:
+                self.process.wait(STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class Zygote:
+    """The zygote of one runtime, started on first use and again if it died."""
+
+    def __init__(self, runtime: str) -> None:
+        self.runtime = runtime
+        self.lock = threading.Lock()
+        self.current: ZygoteProcess | None = None
+
+    def fork(self, spec: dict) -> tuple[int, Future]:
+        """A new environment (see ZygoteProcess.fork)."""
+        return self.running().fork(spec)
+
+    def running(self) -> ZygoteProcess:
+        """The running zygote process, started now if there is none (it preloads while requests queue)."""
+        with self.lock:
+            if self.current and not self.current.alive():
+                LOG.warning("The %s zygote exited with %s; starting a new one",
+                            self.runtime, self.current.process.returncode)
+                self.current = None
+            if self.current is None:
+                self.current = ZygoteProcess(self.runtime)
+            return self.current
+
+
+def done_future(value) -> Future:
+    """A future that already holds a value."""
+    future = Future()
+    future.set_result(value)
+    return future
+
+
+ZYGOTES: dict[str, Zygote] = {}
+ZYGOTES_LOCK = threading.Lock()
+
+
+def zygote_for(runtime: str) -> Zygote:
+    """The zygote of one runtime (created on first use)."""
+    with ZYGOTES_LOCK:
+        if runtime not in ZYGOTES:
+            ZYGOTES[runtime] = Zygote(runtime)
+        return ZYGOTES[runtime]
+
+
 class LocalProcessExecutor(RuntimeExecutor):
-    """One execution environment = one child Python process on 127.0.0.1."""
+    """One execution environment = one process forked by its runtime's zygote, answering on 127.0.0.1."""
 
     def __init__(self, id: str, function_version: FunctionVersion) -> None:
         super().__init__(id=id, function_version=function_version)
         self.endpoint = ExecutorEndpoint(self.id, container_address=LOCALHOST)
-        self.process: subprocess.Popen | None = None
+        self.pid: int | None = None
+        self.exited: Future = done_future(None)  # the environment's exit code, once it has ended
         self.session = requests.Session()
         self.session.trust_env = False  # never through a proxy
         self.env_vars: dict[str, str] = {}
-        self.log_path = Path(tempfile.gettempdir()) / "lambda-env-logs" / f"{id}.log"
+        temp = Path(tempfile.gettempdir())
+        self.log_path = temp / "lambda-env-logs" / f"{id}.log"
+        self.tmp_dir = temp / "lambda-env-tmp" / id  # the environment's own /tmp, as each Lambda sandbox has
 
     # lifecycle
     def start(self, env_vars: dict[str, str]) -> None:
-        """Spawn the child and wait until it reports ready."""
+        """Fork the environment and wait until it reports ready."""
         self.env_vars = env_vars
         self.endpoint.start()
         self.spawn()
         self.endpoint.wait_for_startup()
 
     def spawn(self) -> None:
-        """Start the child process with the function's code and layers on its path."""
+        """Have the zygote fork an environment with the function's code, layers, variables and folder."""
         code_dir = str(self.function_version.config.code.get_unzipped_code_location())
         port = get_free_tcp_port()
         self.endpoint.container_port = port
-        engine_root = str(Path(__file__).resolve().parent.parent)
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)  # a new sandbox starts with an empty /tmp
+        self.tmp_dir.mkdir(parents=True)
         env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
         env.update({k: str(v) for k, v in self.env_vars.items()})
-        env.update({
-            "LAMBDA_TASK_ROOT": code_dir,
-            "OCBOOK_SYS_PATH": os.pathsep.join([code_dir, *layer_paths(self.function_version)]),
-            "OCBOOK_INVOKE_PORT": str(port),
-            "OCBOOK_PARENT_PID": str(os.getpid()),
-            "PYTHONPATH": engine_root,
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update({"LAMBDA_TASK_ROOT": code_dir, "TMPDIR": str(self.tmp_dir)})
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "ocbook_engine.lambda_runtime"],
-                cwd=code_dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        LOG.debug("Lambda environment %s started as pid %s on port %s", self.id, self.process.pid, port)
+        spec = {"cwd": code_dir, "env": env, "sys_path": [code_dir, *layer_paths(self.function_version)],
+                "log": str(self.log_path), "port": port, "tmpdir": str(self.tmp_dir),
+                "pycache": str(self.log_path.parent.parent / "lambda-pycache")}
+        self.pid, self.exited = zygote_for(self.function_version.config.runtime).fork(spec)
+        LOG.debug("Lambda environment %s forked as pid %s on port %s", self.id, self.pid, port)
+
+    def alive(self) -> bool:
+        """Whether the environment's process is still running."""
+        return self.pid is not None and not self.exited.done()
+
+    def exit_code(self, wait: float) -> int | None:
+        """The environment's exit code, waiting up to `wait` seconds; None if it still runs."""
+        try:
+            return self.exited.result(wait)
+        except FutureTimeout:
+            return None
 
     def kill(self) -> None:
-        """Stop the child and anything it started (its process group)."""
+        """Stop the environment and anything it started (its process group)."""
         self.session.close()
-        if not self.process or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(STOP_GRACE_SECONDS)
-        except ProcessLookupError:
-            pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not self.alive():
+                return
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                return
+            self.exit_code(STOP_GRACE_SECONDS)
+        if self.alive():
+            LOG.warning("Lambda environment %s (pid %s) did not exit after SIGKILL", self.id, self.pid)
 
     def stop(self) -> None:
-        """Stop the environment."""
+        """Stop the environment and remove its log and temporary folder."""
         self.kill()
         try:
             self.endpoint.shutdown()
         except Exception as exc:  # already unregistered
             LOG.debug("Endpoint shutdown for %s: %s", self.id, exc)
         self.log_path.unlink(missing_ok=True)
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def restart(self) -> None:
-        """Replace a killed child with a fresh one (a new sandbox after a timeout, as on AWS)."""
+        """Replace a killed environment with a fresh one (a new sandbox after a timeout, as on AWS)."""
         self.kill()
         self.endpoint.startup_future = Future()
         self.spawn()
@@ -152,8 +281,8 @@ class LocalProcessExecutor(RuntimeExecutor):
 
     # invocation
     def invoke(self, payload: dict[str, str]) -> InvocationResult:
-        """Send one invocation and wait for its answer; kill the child when it runs past the timeout."""
-        if self.process is None or self.process.poll() is not None:
+        """Send one invocation and wait for its answer; kill the environment when it runs past the timeout."""
+        if not self.alive():
             self.restart()
         request_id = payload["invoke-id"]
         timeout = float(self.function_version.config.timeout)
@@ -165,8 +294,13 @@ class LocalProcessExecutor(RuntimeExecutor):
             self.kill()
             return InvocationResult(request_id, timeout_body(request_id, timeout), is_error=True,
                                     logs=self.printed_since(log_offset) + self.end_lines(request_id, timeout, "timeout"))
-        except (requests.exceptions.ConnectionError, ValueError):
-            code = self.process.wait(STOP_GRACE_SECONDS) if self.process else None
+        except (requests.exceptions.RequestException, ValueError):
+            # No answer, or not JSON: the environment died, or is alive but broken (then it is ended here, so
+            # the next invocation gets a fresh one, and nothing is left waiting on a process that still runs).
+            code = self.exit_code(STOP_GRACE_SECONDS)
+            if code is None:
+                self.kill()
+                code = self.exit_code(0)
             body = json.dumps({"errorType": "Runtime.ExitError",
                                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
                                                f"exit status {code}"}).encode()
@@ -212,6 +346,7 @@ class LocalProcessExecutor(RuntimeExecutor):
     def prepare_version(cls, function_version: FunctionVersion) -> None:
         """Check the runtime and unpack the code (the function goes to Failed with our message otherwise)."""
         check_runtime(function_version)
+        zygote_for(function_version.config.runtime).running()  # it imports boto3 while the function becomes Active
         if function_version.config.code:
             function_version.config.code.prepare_for_execution()
         layer_paths(function_version)

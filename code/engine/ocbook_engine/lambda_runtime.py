@@ -7,8 +7,9 @@ init, which reports each outcome with two more callbacks through LocalStack's
 gateway (``/invocations/<id>/logs`` then ``/response`` or ``/error``), it
 answers the ``/invoke`` request itself with ``{"outcome", "body", "logs"}``:
 one round trip instead of three (measured: warm invoke 44 ms -> see bench).
-Stdlib only, so it runs on any interpreter; the executor starts it as
-``python -m ocbook_engine.lambda_runtime``.
+Stdlib only: it runs inside the zygote (``zygote.py``), whose module path
+holds only what AWS's Python runtime provides; each forked child calls
+``run``.
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ import io
 import json
 import logging
 import os
-import queue
 import socket
 import sys
-import threading
 import time
 import traceback
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 LOG_LIMIT_BYTES = 1024 * 1024
 REPORT_FORMAT = (
@@ -174,9 +173,9 @@ class Runtime:
         self.timeout = float(env.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
         self.memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         self.version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.invocations: queue.Queue = queue.Queue()
         self.request_filter = RequestIdFilter()
         self.init_logs = ""
+        self.init_ms: float | None = None  # reported once, on the first REPORT line, as AWS does after a cold start
         self.handler = None
         self.init_error: dict | None = None
         self.real_stdout = sys.stdout
@@ -192,6 +191,7 @@ class Runtime:
 
     def init(self, handler_name: str) -> None:
         """Import the handler, capturing what the import prints."""
+        started = time.perf_counter()
         buffer = CappedBuffer(self.real_stdout)
         sys.stdout = sys.stderr = buffer
         try:
@@ -202,6 +202,7 @@ class Runtime:
         finally:
             sys.stdout, sys.stderr = self.real_stdout, sys.__stderr__
         self.init_logs = buffer.getvalue()
+        self.init_ms = (time.perf_counter() - started) * 1000
 
     def run_one(self, job: dict) -> dict:
         """Run one invocation; return its outcome ('response' or 'error'), body and logs."""
@@ -220,8 +221,12 @@ class Runtime:
             sys.stdout, sys.stderr = self.real_stdout, sys.__stderr__
         elapsed_ms = (time.time() - started) * 1000
         buffer.write(f"END RequestId: {rid}\n")
-        buffer.write(REPORT_FORMAT.format(rid=rid, ms=elapsed_ms, billed=int(elapsed_ms) + 1,
-                                          mem=self.memory, used=peak_memory_mb()) + "\n")
+        report = REPORT_FORMAT.format(rid=rid, ms=elapsed_ms, billed=int(elapsed_ms) + 1, mem=self.memory,
+                                      used=peak_memory_mb())
+        if self.init_ms is not None:
+            report += f"Init Duration: {self.init_ms:.2f} ms\t"
+            self.init_ms = None
+        buffer.write(report + "\n")
         buffer.flush()
         return {"outcome": outcome, "body": body.decode(), "logs": buffer.getvalue()}
 
@@ -249,7 +254,7 @@ class Runtime:
             return "error", json.dumps(body).encode()
 
     def serve(self, port: int) -> None:
-        """Accept invocations on 127.0.0.1:port; run them in this (main) thread, one at a time."""
+        """Accept invocations on 127.0.0.1:port and run them in this (main) thread, one at a time."""
         runtime = self
 
         class InvokeHandler(BaseHTTPRequestHandler):
@@ -258,9 +263,7 @@ class Runtime:
 
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
-                done: queue.Queue = queue.Queue(maxsize=1)
-                runtime.invocations.put((json.loads(self.rfile.read(length)), done))
-                answer = json.dumps(done.get()).encode()
+                answer = json.dumps(runtime.run_one(json.loads(self.rfile.read(length)))).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
@@ -270,12 +273,11 @@ class Runtime:
             def log_message(self, *args):
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", port), InvokeHandler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # One thread: the executor sends one invocation at a time over one kept-alive connection, and the
+        # handler runs in the main thread (where signals arrive). Each extra thread cost an environment ~0.5 MB.
+        server = HTTPServer(("127.0.0.1", port), InvokeHandler)
         self.post(f"/status/{self.runtime_id}/ready", b"{}")
-        while True:
-            job, done = self.invocations.get()
-            done.put(self.run_one(job))
+        server.serve_forever()
 
 
 class StdoutHandler(logging.Handler):
@@ -295,26 +297,9 @@ class StdoutHandler(logging.Handler):
             self.handleError(record)
 
 
-def watch_parent(parent_pid: int) -> None:
-    """Exit when the engine that started us is gone, so no environment outlives it."""
-    while True:
-        if os.getppid() != parent_pid:
-            os._exit(0)
-        time.sleep(1)
-
-
-def main() -> None:
-    """Entry point of a function environment."""
-    env = dict(os.environ)
-    for folder in reversed(env.get("OCBOOK_SYS_PATH", "").split(os.pathsep)):
-        if folder:
-            sys.path.insert(0, folder)
-    threading.Thread(target=watch_parent, args=(int(env["OCBOOK_PARENT_PID"]),), daemon=True).start()
+def run(env: dict[str, str], port: int) -> None:
+    """Serve one function environment (the zygote's forked child has already set its path and variables)."""
     runtime = Runtime(env)
     runtime.setup_logging()
     runtime.init(env["_HANDLER"])
-    runtime.serve(int(env["OCBOOK_INVOKE_PORT"]))
-
-
-if __name__ == "__main__":
-    main()
+    runtime.serve(port)
