@@ -139,9 +139,11 @@ def test_concurrent_invocations_run_in_parallel_environments(deployment):
 
 
 def test_async_retries_follow_maximum_retry_attempts(deployment, records):
-    once = deployment.function("retry1", "probe.handlers.record", env={"TABLE": records, "KEY": "retry1", "FAIL": "always"})
+    once = deployment.function("retry1", "probe.handlers.record",
+                               env={"TABLE": records, "KEY": "retry1", "FAIL": "always"})
     deployment.async_config(once, retries=1)
-    twice = deployment.function("retry2", "probe.handlers.record", env={"TABLE": records, "KEY": "retry2", "FAIL": "always"})
+    twice = deployment.function("retry2", "probe.handlers.record",
+                                env={"TABLE": records, "KEY": "retry2", "FAIL": "always"})
     for fn in (once, twice):
         ob.client("lambda").invoke(FunctionName=fn.name, InvocationType="Event", Payload=b"{}")
     attempts = wait_items(records, "retry2", 3, timeout=30)  # default: 2 retries
@@ -156,9 +158,9 @@ def pin_retry_delays(times: list[float]) -> None:
     scale = ob.engine.time_scale()
     if scale is None:
         return  # another LocalStack: its LAMBDA_RETRY_BASE_DELAY decides
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
     print(f"scale {scale:.4f}: async retry gaps {[round(g, 2) for g in gaps]} s (AWS: ~60 s, ~120 s)")
-    for gap, aws in zip(gaps, (60, 120)):
+    for gap, aws in zip(gaps, (60, 120), strict=False):
         assert aws * scale <= gap <= aws * scale + 1.0, (gaps, scale)
 
 
@@ -169,16 +171,19 @@ def test_async_event_age_is_counted_on_the_engines_clock(deployment, records):
     with a 6 h age is the positive control (it gets its retry).
     """
     results = deployment.queue("agedest")
-    young = deployment.function("age60", "probe.handlers.record", env={"TABLE": records, "KEY": "age60", "FAIL": "always"})
-    old = deployment.function("age6h", "probe.handlers.record", env={"TABLE": records, "KEY": "age6h", "FAIL": "always"})
+    young = deployment.function("age60", "probe.handlers.record",
+                                env={"TABLE": records, "KEY": "age60", "FAIL": "always"})
+    old = deployment.function("age6h", "probe.handlers.record",
+                              env={"TABLE": records, "KEY": "age6h", "FAIL": "always"})
     deployment.async_config(young, retries=1, max_age=60, on_failure=results.arn)
     deployment.async_config(old, retries=1, max_age=21600, on_failure=results.arn)
     for fn in (young, old):
         ob.client("lambda").invoke(FunctionName=fn.name, InvocationType="Event", Payload=b"{}")
     outcomes = {m["Body"]["requestContext"]["functionArn"].split(":")[6]: m["Body"]["requestContext"]
                 for m in ob.wait.messages(results.url, 2, timeout=30)}
-    assert (outcomes[young.name]["condition"], outcomes[young.name]["approximateInvokeCount"]) == ("EventAgeExceeded", 1)
-    assert (outcomes[old.name]["condition"], outcomes[old.name]["approximateInvokeCount"]) == ("RetriesExhausted", 2)
+    young_outcome, old_outcome = outcomes[young.name], outcomes[old.name]
+    assert (young_outcome["condition"], young_outcome["approximateInvokeCount"]) == ("EventAgeExceeded", 1)
+    assert (old_outcome["condition"], old_outcome["approximateInvokeCount"]) == ("RetriesExhausted", 2)
 
 
 def test_async_destinations_receive_lambdas_records(deployment, records):

@@ -86,14 +86,13 @@ def test_two_functions_see_only_their_own_variables_and_module_versions(deployme
 
 
 def test_a_package_the_runtime_does_not_ship_is_an_import_module_error(deployment):
-    bare = function(deployment, "iso-bare", package(**{"needs.py": "import requests\ndef handler(e, c):\n    return 1\n"}),
-                    handler="needs.handler")
+    needs = "import requests\ndef handler(e, c):\n    return 1\n"
+    bare = function(deployment, "iso-bare", package(**{"needs.py": needs}), handler="needs.handler")
     response, body = invoke(bare)
     assert response["FunctionError"] == "Unhandled" and body["errorType"] == "Runtime.ImportModuleError"
     assert "No module named 'requests'" in body["errorMessage"]
     # Positive controls: the same handler runs when the package ships its own 'requests'; boto3 comes with the runtime.
-    shipped = function(deployment, "iso-ship", package(**{"needs.py": "import requests\ndef handler(e, c):\n    return 1\n",
-                                                         "requests.py": "VERSION = 'packaged'\n"}),
+    shipped = function(deployment, "iso-ship", package(**{"needs.py": needs, "requests.py": "VERSION = 'packaged'\n"}),
                        handler="needs.handler")
     response, body = invoke(shipped)
     assert "FunctionError" not in response and body == 1

@@ -64,7 +64,8 @@ def run(rounds: int, functions: int) -> None:
     port = free_port()
     env = dict(os.environ, OCBOOK_ENGINE_HOME=home, OCBOOK_ENGINE_PORT=str(port),
                OCBOOK_ENGINE_VENV=str(Path(sys.executable).parents[1]))
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}")
     print(f"engine: localstack-core 2026.3.0 + ocbook-engine plugins on 127.0.0.1:{port}\n")
     started = time.perf_counter()
     result = subprocess.run([sys.executable, str(LAUNCHER), "start"], env=env, capture_output=True, text=True)

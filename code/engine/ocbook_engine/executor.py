@@ -293,7 +293,8 @@ class LocalProcessExecutor(RuntimeExecutor):
         except requests.exceptions.ReadTimeout:
             self.kill()
             return InvocationResult(request_id, timeout_body(request_id, timeout), is_error=True,
-                                    logs=self.printed_since(log_offset) + self.end_lines(request_id, timeout, "timeout"))
+                                    logs=self.printed_since(log_offset)
+                                    + self.end_lines(request_id, timeout, "timeout"))
         except (requests.exceptions.RequestException, ValueError):
             # No answer, or not JSON: the environment died, or is alive but broken (then it is ended here, so
             # the next invocation gets a fresh one, and nothing is left waiting on a process that still runs).

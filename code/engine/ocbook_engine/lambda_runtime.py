@@ -153,7 +153,8 @@ def load_handler(handler: str):
     try:
         return getattr(module, function_name)
     except AttributeError:
-        raise HandlerError("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'") from None
+        raise HandlerError("Runtime.HandlerNotFound",
+                           f"Handler '{function_name}' missing on module '{module_name}'") from None
 
 
 class HandlerError(Exception):
@@ -237,7 +238,8 @@ class Runtime:
         try:
             event = json.loads(job.get("payload") or "null")
         except ValueError as exc:
-            return "error", json.dumps(error_body("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}")).encode()
+            body = error_body("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}")
+            return "error", json.dumps(body).encode()
         context = LambdaContext(job["invoke-id"], job.get("invoked-function-arn", ""), started + self.timeout)
         try:
             result = self.handler(event, context)
