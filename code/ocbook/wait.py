@@ -39,6 +39,22 @@ def until(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 
     return box[0]
 
 
+def steady(check: Callable[[], Any], quiet_for: float, timeout: float = 30, interval: float = 0.1,
+           what: str = "condition") -> None:
+    """Wait until check() has stayed truthy for `quiet_for` seconds in a row (a momentary reading is not enough)."""
+    since: float | None = None
+
+    def held() -> bool:
+        nonlocal since
+        if not check():
+            since = None
+            return False
+        since = time.monotonic() if since is None else since
+        return time.monotonic() - since >= quiet_for
+
+    poll(held, timeout, interval, what=f"{what} (for {quiet_for:g} s in a row)")
+
+
 def messages(queue_url: str, count: int, timeout: float = 30, delete: bool = True) -> list[dict]:
     """Receive exactly `count` messages (bodies parsed from JSON when they are JSON); delete them by default."""
     sqs = client("sqs")

@@ -79,3 +79,25 @@ def test_log_lines_read_every_stream_and_every_page(monkeypatch):
 
 def test_parse_keeps_non_json_as_text():
     assert wait.parse('{"a": 1}') == {"a": 1} and wait.parse("plain") == "plain"
+
+
+def fake_clock(monkeypatch) -> list[float]:
+    """time.monotonic() reads the list's value; time.sleep() advances it."""
+    now = [0.0]
+    monkeypatch.setattr(wait.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(wait.time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
+    return now
+
+
+def test_steady_needs_the_condition_to_hold_for_the_whole_quiet_period(monkeypatch):
+    now = fake_clock(monkeypatch)
+    readings = iter([True, True, False] + [True] * 20)  # one reading a second
+    wait.steady(lambda: next(readings), quiet_for=3, timeout=50, interval=1)
+    assert now[0] == 6  # the False at t=2 restarted the period: True from t=3, held until t=6
+
+
+def test_steady_times_out_when_the_condition_keeps_flickering(monkeypatch):
+    fake_clock(monkeypatch)
+    flicker = iter([True, False] * 100)
+    with pytest.raises(wait.WaitTimeout, match="for 3 s in a row"):
+        wait.steady(lambda: next(flicker), quiet_for=3, timeout=20, interval=1)
