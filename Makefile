@@ -7,6 +7,7 @@ LAUNCH := $(PY) code/engine/ocbook_engine/launcher.py
 WITH_ENGINE := $(PY) -m ocbook.with_engine --
 PORT ?= 8000
 N ?= 01
+LAB_PORT ?= 8888
 
 .PHONY: book test setup engine-setup engine-start engine-stop engine-status engine-logs bench \
         serve clean chapter chapter-memory unit conformance notebooks site site-check expected
@@ -65,6 +66,13 @@ site: setup
 	$(WITH_ENGINE) $(VENV)/bin/jupyter-book build . -W -n --keep-going
 site-check: setup
 	$(PY) -m pytest tests/site -p no:cacheprovider
+
+# ---- running the chapters yourself: JupyterLab with the chapters as notebooks (config in .jupyter/)
+.PHONY: lab lab-check
+lab: setup
+	$(PY) -m ocbook.lab --port $(LAB_PORT)
+lab-check: setup
+	$(PY) -m pytest tests/lab -p no:cacheprovider
 
 serve:
 	@echo "Serving _build/html at http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
