@@ -114,7 +114,8 @@ def run(port: int) -> int:
         elif lab.poll() is None:
             print(f"error: JupyterLab did not answer on port {port} within {READY_TIMEOUT:.0f} s", file=sys.stderr)
             lab.terminate()
-        return lab.wait()
+        code = lab.wait()
+        return 0 if -code in (signal.SIGINT, signal.SIGTERM) else code  # stopped the usual way: not a failure
     finally:
         if started:
             subprocess.call([sys.executable, str(LAUNCHER), "stop"])
