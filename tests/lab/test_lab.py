@@ -52,6 +52,8 @@ def code_cells(path: Path) -> list[str]:
 def lab(tmp_path_factory):
     """`make lab` on a spare port (Lab's settings and workspace in a temp dir); stopped, with its engine, at the end."""
     engine_was_up = bool(explicit()) or answers(DEFAULT)
+    for old in SHOTS.glob("lab-*.png"):  # no stale failure screenshot next to this run's
+        old.unlink()
     home = tmp_path_factory.mktemp("lab")
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(home / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(home / "ws"))
     process = subprocess.Popen(["make", "--no-print-directory", "lab", f"LAB_PORT={free_port()}"], cwd=REPO, env=env,
@@ -148,6 +150,8 @@ def check_run(driver, sources: list[str], prompts: list[str]) -> None:
 def test_chapter_runs_in_lab_twice_and_saves_unchanged(lab, browser):  # noqa: F811
     chapter = REPO / CHAPTER
     sources = code_cells(chapter)
+    original = chapter.read_bytes()
+    clean = git_diff().returncode == 0  # a reader's own edits in chapters/ are not Lab's doing
     try:
         open_notebook(browser, lab, CHAPTER, len(sources))
         shot(browser, "01-opened")
@@ -168,8 +172,14 @@ def test_chapter_runs_in_lab_twice_and_saves_unchanged(lab, browser):  # noqa: F
     except Exception:
         shot(browser, "failure")
         raise
-    diff = subprocess.run(["git", "diff", "--exit-code", "--", "chapters/"], cwd=REPO, capture_output=True, text=True)
-    assert diff.returncode == 0, f"saving from JupyterLab changed the chapter:\n{diff.stdout[:3000]}"
+    assert chapter.read_bytes() == original, f"saving from JupyterLab changed the chapter:\n{git_diff().stdout[:3000]}"
+    if clean:
+        assert git_diff().returncode == 0, git_diff().stdout[:3000]
+
+
+def git_diff() -> subprocess.CompletedProcess:
+    """`git diff --exit-code chapters/`."""
+    return subprocess.run(["git", "diff", "--exit-code", "--", "chapters/"], cwd=REPO, capture_output=True, text=True)
 
 
 def test_progress_bars_render_as_widgets(lab, browser):  # noqa: F811
