@@ -20,6 +20,7 @@ FRESH_CACHE = mkdir -p _build; fp=$(FINGERPRINT); [ "$$(cat _build/.code-fingerp
               || { rm -rf $(CACHE); echo "$$fp" > _build/.code-fingerprint; }
 PORT ?= 8000
 N ?= 01
+LAB_PORT ?= 8888
 
 .PHONY: book test setup sysdeps-book sysdeps-test engine-setup engine-start engine-stop engine-status engine-logs \
         bench serve clean chapter chapter-memory unit conformance notebooks site site-check expected lock \
@@ -33,6 +34,7 @@ book: sysdeps-book setup
 	@echo "The book is in _build/html/index.html; serve it with: make serve (http://127.0.0.1:$(PORT))"
 
 # Each chapter is executed once (empty cache), by the site build; nbval then validates what it executed.
+# The JupyterLab check then runs chapter 1 once more, through the browser, on the same engine.
 test: sysdeps-test setup
 	@rm -f _build/.code-fingerprint; $(FRESH_CACHE)
 	$(MAKE) --no-print-directory lint workflow-lint
@@ -41,8 +43,8 @@ test: sysdeps-test setup
 	    $(BUILD); built=$$?; \
 	    $(PYTEST) chapters --from-build; validated=$$?; \
 	    $(PY) -m ocbook.buildcheck; checked=$$?; \
-	    [ $$built -eq 0 ] && [ $$validated -eq 0 ] && [ $$checked -eq 0 ]; }'
-	$(PYTEST) tests/site
+	    [ $$built -eq 0 ] && [ $$validated -eq 0 ] && [ $$checked -eq 0 ]; } \
+	  && $(PYTEST) tests/site tests/lab'
 
 # ---- set-up: system tools first (seconds), then the book's venv (Python >= 3.11) and the engine's (3.13)
 sysdeps-book:
@@ -128,6 +130,13 @@ site-check: setup
 workflow-lint: $(VENV)/.installed
 	$(VENV)/bin/actionlint -shellcheck= -pyflakes= .github/workflows/*.yml
 	$(VENV)/bin/zizmor --offline --quiet .github/workflows
+
+# ---- running the chapters yourself: JupyterLab with the chapters as notebooks (config in .jupyter/)
+.PHONY: lab lab-check
+lab: setup
+	$(PY) -m ocbook.lab --port $(LAB_PORT)
+lab-check: setup
+	$(PY) -m pytest tests/lab -p no:cacheprovider
 
 serve:
 	@echo "Serving _build/html at http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
