@@ -9,6 +9,7 @@ re-executes the chapters that are not in the execution cache, which failed ones 
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -33,13 +34,32 @@ def problems(site: Path) -> list[str]:
     return found
 
 
+def unfinished(executed: Path) -> list[str]:
+    """One line per executed notebook that stopped early: an error output, or a code cell that never ran.
+
+    A failing cell that is hidden on the page (an assertion tagged remove-cell) leaves no trace in the HTML,
+    but the notebook the build executed shows it.
+    """
+    found = []
+    for notebook in sorted(executed.glob("chapters/*.ipynb")):
+        cells = [cell for cell in json.loads(notebook.read_text())["cells"]
+                 if cell["cell_type"] == "code" and "".join(cell["source"]).strip()]
+        failed = [n for n, c in enumerate(cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+        never = [n for n, c in enumerate(cells) if c.get("execution_count") is None]
+        if failed:
+            found.append(f"{notebook.relative_to(executed.parent)}: code cell {failed[0]} raised")
+        elif never:
+            found.append(f"{notebook.relative_to(executed.parent)}: code cell {never[0]} and after never ran")
+    return found
+
+
 def main(argv: list[str]) -> int:
     """Check the site; print what is wrong and where the execution reports are."""
     site = Path(argv[0]) if argv else REPO / "_build" / "html"
     if not site.is_dir():
         print(f"error: no built site at {site}; run `make book`", file=sys.stderr)
         return 1
-    found = problems(site)
+    found = problems(site) + unfinished(site.parent / "jupyter_execute")
     for line in found:
         print(f"error: {line}", file=sys.stderr)
     if found:
@@ -47,7 +67,8 @@ def main(argv: list[str]) -> int:
         print(f"The site is not publishable. Execution reports: {reports if reports.exists() else '(none)'}; "
               "fix the chapter and run `make book` again (failed chapters are executed again).", file=sys.stderr)
         return 1
-    print(f"[book] {len(list(site.glob('chapters/*.html')))} chapter pages checked: no error output")
+    print(f"[book] {len(list(site.glob('chapters/*.html')))} chapter pages and their executed notebooks checked: "
+          "no error output, no cell left unexecuted")
     return 0
 
 
