@@ -1,4 +1,4 @@
-"""Refuse a built site whose pages show an error output (cheap: reads the HTML, runs nothing).
+"""Refuse a built site whose pages show an error output or whose notebooks stopped early (reads files, runs nothing).
 
     python -m ocbook.buildcheck [_build/html]
 

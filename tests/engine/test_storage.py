@@ -113,3 +113,19 @@ def test_kinesis_put_and_get_in_order(deployment):
 
     records = ob.wait.until(read, lambda r: len(r) >= 5, 15, what="5 kinesis records")
     assert [json.loads(r["Data"])["n"] for r in records] == [0, 1, 2, 3, 4]
+
+
+def test_difference_bad_dynamodb_shard_iterator_is_a_server_error(deployment):
+    """Known difference, pinned: moto answers HTTP 500 to a malformed shard iterator; DynamoDB Streams answers 400
+    (ValidationException). A valid iterator of the same stream is the positive control."""
+    from botocore.exceptions import ClientError
+
+    table = deployment.table("iterated", stream="NEW_IMAGE")
+    streams = ob.client("dynamodbstreams")
+    arn = deployment.stream_arn(table)
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    good = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    assert "Records" in streams.get_records(ShardIterator=good)
+    with pytest.raises(ClientError) as caught:
+        streams.get_records(ShardIterator="not-an-iterator")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
