@@ -7,6 +7,8 @@ UV := $(VENV)/bin/uv
 LAUNCH := $(PY) code/engine/ocbook_engine/launcher.py
 WITH_ENGINE := $(PY) -m ocbook.with_engine --
 PYTEST := $(PY) -m pytest -p no:cacheprovider
+# the conformance suite's files side by side on one engine (most of its time is waiting for retries and timers)
+CONFORMANCE := $(PYTEST) tests/engine -n 3 --dist loadfile
 # Every page is read again (--all); notebooks come from the execution cache, so only chapters that changed or
 # failed last time are executed. A failed chapter is never cached, so it can never turn into a green build.
 BUILD := $(VENV)/bin/jupyter-book build . -W -n --keep-going --all
@@ -39,7 +41,7 @@ test: sysdeps-test setup
 	@rm -f _build/.code-fingerprint; $(FRESH_CACHE)
 	$(MAKE) --no-print-directory lint workflow-lint
 	$(PYTEST) tests/unit
-	$(WITH_ENGINE) bash -c '$(PYTEST) tests/engine && { \
+	$(WITH_ENGINE) bash -c '$(CONFORMANCE) && { \
 	    $(BUILD); built=$$?; \
 	    $(PYTEST) chapters --from-build; validated=$$?; \
 	    $(PY) -m ocbook.buildcheck; checked=$$?; \
@@ -108,7 +110,7 @@ lint: $(VENV)/.installed
 unit: setup
 	$(PYTEST) tests/unit
 conformance: setup
-	$(WITH_ENGINE) $(PYTEST) tests/engine
+	$(WITH_ENGINE) $(CONFORMANCE)
 # every chapter run by nbval in its own kernel (no site build)
 notebooks: setup
 	$(WITH_ENGINE) $(PYTEST) chapters
