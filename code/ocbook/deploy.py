@@ -340,7 +340,7 @@ class Deployment:
         name = self.name(kind, 128)
         packaged = stacks.packaged(body, upload, base)
         stacks.create(name, packaged, parameters, stacks.tags(self.prefix, kind))
-        self.record("stack", name, lambda: stacks.delete(name))
+        self.record("stack", name, lambda: (stacks.delete(name), stacks.delete_log_groups(name)))
         described = stacks.wait_created(name, timeout, progress)
         self.stacks[name] = described["StackId"]
         return stacks.outputs(described)

@@ -177,3 +177,31 @@ def create(name: str, template: dict, parameters: dict[str, str] | None, tags: l
     client("cloudformation").create_stack(
         StackName=name, TemplateBody=json.dumps(template), Capabilities=CAPABILITIES, Tags=tags,
         Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in (parameters or {}).items()])
+
+
+def delete_log_groups(name: str) -> None:
+    """Delete the log groups the stack's functions wrote (CloudFormation does not own them, on AWS neither)."""
+    logs = client("logs")
+    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=f"/aws/lambda/{name}-"):
+        for group in page["logGroups"]:
+            logs.delete_log_group(logGroupName=group["logGroupName"])
+
+
+def remains(name: str) -> list[str]:
+    """Resources whose names start with a stack's name (CloudFormation names them so): what a deletion left."""
+    lam, ddb, sqs, sfn = client("lambda"), client("dynamodb"), client("sqs"), client("stepfunctions")
+    events, iam, logs = client("events"), client("iam"), client("logs")
+    head = f"{name}-"
+    found = [f"function {f['FunctionName']}" for page in lam.get_paginator("list_functions").paginate()
+             for f in page["Functions"] if f["FunctionName"].startswith(head)]
+    found += [f"table {t}" for page in ddb.get_paginator("list_tables").paginate()
+              for t in page["TableNames"] if t.startswith(head)]
+    found += [f"queue {u}" for u in sqs.list_queues(QueueNamePrefix=head).get("QueueUrls", [])]
+    found += [f"state machine {m['name']}" for page in sfn.get_paginator("list_state_machines").paginate()
+              for m in page["stateMachines"] if m["name"].startswith(head)]
+    found += [f"bus {b['Name']}" for b in events.list_event_buses(NamePrefix=head)["EventBuses"]]
+    found += [f"role {r['RoleName']}" for page in iam.get_paginator("list_roles").paginate()
+              for r in page["Roles"] if r["RoleName"].startswith(head)]
+    found += [f"log group {g['logGroupName']}" for page in logs.get_paginator("describe_log_groups").paginate(
+        logGroupNamePrefix=f"/aws/lambda/{head}") for g in page["logGroups"]]
+    return found
