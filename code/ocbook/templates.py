@@ -243,9 +243,10 @@ def write(folder: Path = FOLDER) -> list[Path]:
 
 
 def located(name_or_path: str | Path) -> Path:
-    """A template's file, from a committed name ('saga-orchestrated') or a file path."""
-    source = Path(name_or_path)
-    return source if source.suffix else path(str(name_or_path))
+    """A template's file, from a committed name ('saga-orchestrated' or 'saga-orchestrated.yaml') or a path."""
+    if str(name_or_path) in TEMPLATES or not Path(name_or_path).suffix:
+        return path(str(name_or_path))
+    return Path(name_or_path)
 
 
 def load(name_or_path: str | Path) -> dict:
