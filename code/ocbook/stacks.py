@@ -139,16 +139,27 @@ def alive(pid: int) -> bool:
     return True
 
 
+def listed() -> list[dict]:
+    """Every stack the engine knows; a clear StackFailed if it does not run CloudFormation at all."""
+    cfn = client("cloudformation")
+    try:
+        return [stack for page in cfn.get_paginator("describe_stacks").paginate() for stack in page["Stacks"]]
+    except cfn.exceptions.ClientError as exc:
+        if "is not enabled" in str(exc):
+            raise StackFailed("this LocalStack does not run CloudFormation: add cloudformation to its SERVICES "
+                              "(the embedded engine has it unless SERVICES is set without it)") from None
+        raise
+
+
 def leftovers(prefix: str, kind: str) -> list[tuple[str, bool]]:
     """Stacks of an earlier run of the same deployment and kind: (name, its creating process still runs)."""
     found = []
-    for page in client("cloudformation").get_paginator("describe_stacks").paginate():
-        for stack in page["Stacks"]:
-            tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
-            if stack["StackStatus"] in GONE or tags.get(TAG_DEPLOYMENT) != prefix or tags.get(TAG_KIND) != kind:
-                continue
-            pid = int(tags.get(TAG_PID, "0") or 0)
-            found.append((stack["StackName"], pid == os.getpid() or alive(pid)))
+    for stack in listed():
+        tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
+        if stack["StackStatus"] in GONE or tags.get(TAG_DEPLOYMENT) != prefix or tags.get(TAG_KIND) != kind:
+            continue
+        pid = int(tags.get(TAG_PID, "0") or 0)
+        found.append((stack["StackName"], pid == os.getpid() or alive(pid)))
     return found
 
 

@@ -253,7 +253,12 @@ def load(name_or_path: str | Path) -> dict:
     """A template as a dict, from a committed name ('saga-orchestrated') or a file path."""
     import yaml
 
-    return yaml.safe_load(located(name_or_path).read_text())
+    source = located(name_or_path)
+    if not source.is_file():
+        names = ", ".join(n.removesuffix(".yaml") for n in TEMPLATES if n.endswith(".yaml"))
+        raise FileNotFoundError(f"no template {str(name_or_path)!r}: use one of {names}, or a path to a template "
+                                f"file (`make templates` writes them to templates/)")
+    return yaml.safe_load(source.read_text())
 
 
 if __name__ == "__main__":

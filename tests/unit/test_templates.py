@@ -102,3 +102,9 @@ def test_packaging_uploads_each_handler_package_once_and_the_definition_file():
     assert machine["Properties"]["DefinitionUri"].endswith("saga-orchestrated.asl.json")
     assert "CodeUri" not in result["Globals"]["Function"]
     assert template["Globals"]["Function"]["CodeUri"] == templates.CODE_URI  # the input is left as it was
+
+
+def test_an_unknown_template_name_says_which_exist():
+    with pytest.raises(FileNotFoundError, match="use one of saga-orchestrated, saga-choreographed"):
+        templates.load("saga-orchestra")
+    assert templates.load("saga-orchestrated.yaml") == templates.load("saga-orchestrated")  # positive control
