@@ -6,6 +6,7 @@ import atexit
 import json
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -341,6 +342,10 @@ class Deployment:
         packaged = stacks.packaged(body, upload, base)
         stacks.create(name, packaged, parameters, stacks.tags(self.prefix, kind))
         self.record("stack", name, lambda: (stacks.delete(name), stacks.delete_log_groups(name)))
+        began = time.monotonic()
         described = stacks.wait_created(name, timeout, progress)
         self.stacks[name] = described["StackId"]
+        if progress:
+            count = len(client("cloudformation").describe_stack_resources(StackName=name)["StackResources"])
+            print(f"stack {name}: {count} resources created in {time.monotonic() - began:.1f} s")
         return stacks.outputs(described)
