@@ -26,7 +26,7 @@ LAB_PORT ?= 8888
 
 .PHONY: book test setup sysdeps-book sysdeps-test engine-setup engine-start engine-stop engine-status engine-logs \
         bench serve clean chapter chapter-memory unit conformance notebooks site site-check expected lock \
-        workflow-lint lint
+        workflow-lint lint templates templates-lint
 
 book: sysdeps-book setup
 	@$(FRESH_CACHE)
@@ -39,7 +39,7 @@ book: sysdeps-book setup
 # The JupyterLab check then runs chapter 1 once more, through the browser, on the same engine.
 test: sysdeps-test setup
 	@rm -f _build/.code-fingerprint; $(FRESH_CACHE)
-	$(MAKE) --no-print-directory lint workflow-lint
+	$(MAKE) --no-print-directory lint workflow-lint templates-lint
 	$(PYTEST) tests/unit
 	$(WITH_ENGINE) bash -c '$(CONFORMANCE) && { \
 	    $(BUILD); built=$$?; \
@@ -107,6 +107,15 @@ bench: setup
 # ---- parts of `make test`
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+# The SAM templates under templates/ are generated (code/ocbook/templates.py); tests/unit/test_templates.py fails
+# when the committed files differ. cfn-lint comes from the engine's venv: it is a LocalStack dependency there,
+# pinned by code/engine/requirements.lock next to the aws-sam-translator the engine's CloudFormation uses.
+CFN_LINT = $${OCBOOK_ENGINE_VENV:-$${OCBOOK_ENGINE_HOME:-.engine}/venv}/bin/cfn-lint
+templates: $(VENV)/.installed
+	$(PY) -m ocbook.templates
+templates-lint: $(VENV)/.installed
+	@$(LAUNCH) setup >/dev/null
+	$(CFN_LINT) templates/*.yaml && echo "cfn-lint: no errors or warnings in templates/*.yaml"
 unit: setup
 	$(PYTEST) tests/unit
 conformance: setup

@@ -6,6 +6,7 @@ import atexit
 import json
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -50,6 +51,8 @@ class Deployment:
         self.created: list[tuple[str, str]] = []
         self._role: str | None = None
         self._kinds: dict[str, int] = {}
+        self._code_bucket: str | None = None
+        self.stacks: dict[str, str] = {}  # stack name -> stack id
         atexit.register(self.teardown)
 
     def __enter__(self) -> "Deployment":
@@ -315,3 +318,34 @@ class Deployment:
         """Invoke a function on S3 events of a bucket."""
         client("s3").put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
             "LambdaFunctionConfigurations": [{"LambdaFunctionArn": function.arn, "Events": list(events)}]})
+
+    # ------------------------------------------------------------ infrastructure as code
+    def stack(self, kind: str, template: str | dict, parameters: dict[str, str] | None = None,
+              progress: bool = True, timeout: float = 180) -> dict[str, str]:
+        """A CloudFormation stack from a SAM template (a name under templates/, a path, or a dict): the handler
+        code is zipped and uploaded to a bucket of the deployment, the stack is created and waited for, and
+        deleted at teardown. Returns the stack's outputs; a failure names the resource that failed and why."""
+        from ocbook import stacks, templates
+
+        body = templates.load(template) if not isinstance(template, dict) else template
+        base = templates.located(template).parent if not isinstance(template, dict) else templates.FOLDER
+        stacks.clear_leftovers(self.prefix, kind)
+        s3 = client("s3")
+        bucket = self._code_bucket or self.bucket("stack-code")
+        self._code_bucket = bucket
+
+        def upload(key: str, data: bytes) -> str:
+            s3.put_object(Bucket=bucket, Key=key, Body=data)
+            return f"s3://{bucket}/{key}"
+
+        name = self.name(kind, 128)
+        packaged = stacks.packaged(body, upload, base)
+        stacks.create(name, packaged, parameters, stacks.tags(self.prefix, kind))
+        self.record("stack", name, lambda: (stacks.delete(name), stacks.delete_log_groups(name)))
+        began = time.monotonic()
+        described = stacks.wait_created(name, timeout, progress)
+        self.stacks[name] = described["StackId"]
+        if progress:
+            count = len(client("cloudformation").describe_stack_resources(StackName=name)["StackResources"])
+            print(f"stack {name}: {count} resources created in {time.monotonic() - began:.1f} s")
+        return stacks.outputs(described)

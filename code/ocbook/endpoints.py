@@ -20,7 +20,7 @@ AWS_DOMAINS = ("amazonaws.com", "amazonaws.com.cn", "api.aws")
 # LocalStack's health answer maps service names to these states (localstack.services.plugins.ServiceState).
 SERVICE_STATES = {"unknown", "available", "disabled", "starting", "running", "stopping", "stopped", "error"}
 KNOWN_SERVICES = {"s3", "sqs", "sns", "lambda", "dynamodb", "events", "kinesis", "stepfunctions", "iam", "sts",
-                  "logs", "apigateway", "cloudwatch"}
+                  "logs", "apigateway", "cloudwatch", "cloudformation"}
 
 
 class EndpointError(RuntimeError):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ocbook import wait
-from ocbook.deploy import Deployment, Function
+from ocbook.deploy import Deployment, Function, Queue
 
 SERVICES = ("hotel", "flight", "car")
 
@@ -95,6 +95,21 @@ def event_service(deployment: Deployment, saga: Saga, service: str, reacts_to: d
     saga.rules[service] = deployment.rule(saga.bus, contract.pattern(reacts_to), [fn.arn], kind=f"{service}-rule")
     saga.functions[service] = fn
     return fn
+
+
+def from_stack(outputs: dict[str, str], steps: tuple[str, ...] = SERVICES) -> Saga:
+    """The saga a stack of templates/saga-*.yaml deployed, read from the stack's outputs (either style)."""
+    from ocbook.clients import ACCOUNT, REGION
+
+    alerts = Queue(outputs["AlertsQueueName"], outputs["AlertsQueueUrl"], outputs["AlertsQueueArn"])
+    functions = {}
+    for service in (*steps, "trip"):
+        name = outputs.get(f"{service.capitalize()}FunctionName")
+        if name:
+            functions[service] = Function(name, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+    return Saga(tables={s: outputs[f"{s.capitalize()}Table"] for s in steps}, trips=outputs["TripsTable"],
+                trace=outputs["TraceTable"], alerts=alerts, functions=functions,
+                state_machine=outputs.get("StateMachineArn", ""), bus=outputs.get("EventBusName", ""))
 
 
 def request(saga: Saga, trip: dict) -> None:

@@ -1,0 +1,136 @@
+"""The SAM templates under templates/ deploy on the engine as CloudFormation stacks, work, and leave nothing.
+
+Each test prints how long its stack took to create and to delete (`pytest -s` shows them).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+import ocbook as ob
+from ocbook import saga, stacks, templates
+
+BROKEN_TABLE = {"Resources": {
+    "Fine": {"Type": "AWS::SQS::Queue", "Properties": {}},
+    "Broken": {"Type": "AWS::DynamoDB::Table", "Properties": {
+        "BillingMode": "PAY_PER_REQUEST", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "other", "AttributeType": "S"}]}}}}
+
+
+class Timed:
+    """A deployment holding one stack, timing its creation and its deletion."""
+
+    def __init__(self, prefix: str):
+        self.deployment = ob.Deployment(prefix)
+        self.created = self.deleted = 0.0
+        self.name = ""
+
+    def stack(self, template) -> dict[str, str]:
+        began = time.monotonic()
+        outputs = self.deployment.stack("stack", template, progress=False)
+        self.created = time.monotonic() - began
+        (self.name,) = self.deployment.stacks
+        return outputs
+
+    def teardown(self, label: str) -> list[str]:
+        """Delete everything; print the timings; return what the stack left behind."""
+        began = time.monotonic()
+        assert self.deployment.teardown() == []
+        self.deleted = time.monotonic() - began
+        print(f"\n{label}: stack created in {self.created:.1f} s, deleted in {self.deleted:.1f} s")
+        return stacks.remains(self.name)
+
+
+TRIPS = [{"trip_id": "ok", "amount": 100},
+         {"trip_id": "no-car", "amount": 100, "fail": {"car": "permanent"}},           # compensates
+         {"trip_id": "flaky-hotel", "amount": 100, "fail": {"hotel": "transient"}},     # a retry books it
+         {"trip_id": "stuck", "amount": 100, "fail": {"car": "permanent", "hotel": "cancel-broken"}}]  # alert
+
+
+@pytest.mark.parametrize("style", ["orchestrated", "choreographed"])
+def test_saga_template_runs_trips_compensates_alerts_and_deletes_cleanly(engine, style):
+    timed = Timed(f"t-tmpl-{style[:5]}")
+    try:
+        deployed = saga.from_stack(timed.stack(f"saga-{style}"))
+        assert timed.deployment.created and stacks.remains(timed.name)  # positive control for the check below
+        ids = [trip["trip_id"] for trip in TRIPS]
+        for trip in TRIPS:
+            saga.request(deployed, trip)
+        finals = saga.wait_final(deployed, ids[:3], timeout=60)
+        alerts = ob.wait.messages(deployed.alerts.url, 1, timeout=60)
+        table = saga.bookings(deployed, ids)
+    finally:
+        left = timed.teardown(f"saga-{style}")
+    assert finals == {"ok": "CONFIRMED", "no-car": "CANCELLED", "flaky-hotel": "CONFIRMED"}
+    assert table.loc["no-car", "hotel"] == table.loc["no-car", "flight"] == "CANCELLED"
+    assert "stuck" in json.dumps(alerts)  # the compensation that failed reached a human's queue
+    # The state machine goes on and closes the trip; in the choreography the hotel never says HotelCancelled,
+    # so nobody closes it (chapter 5).
+    closed = "CANCELLED" if style == "orchestrated" else "-"
+    assert saga.violations(table, alerted={"stuck"}) == [
+        f"stuck: {closed} but hotel still booked (alerted: waiting for a human)"]
+    assert left == []
+
+
+def test_orders_orchestrated_template_ships_and_fails(engine):
+    timed = Timed("t-tmpl-ordo")
+    try:
+        machine = timed.stack("orders-orchestrated")["StateMachineArn"]
+        shipped = ob.stepfunctions.run(machine, {"order_id": "o-1", "items": [{"sku": "book"}], "amount": 30})
+        declined = ob.stepfunctions.run(machine, {"order_id": "o-2", "items": [{"sku": "book"}], "amount": 5000})
+    finally:
+        left = timed.teardown("orders-orchestrated")
+    assert shipped["status"] == "SUCCEEDED" and shipped["output"]["shipment"]["tracking_id"] == "trk-o-1"
+    assert declined["status"] == "FAILED"
+    assert left == []
+
+
+def test_orders_choreographed_template_passes_the_order_along(engine):
+    timed = Timed("t-tmpl-ordc")
+    try:
+        outputs = timed.stack("orders-choreographed")
+        order = {"order_id": "o-3", "items": [{"sku": "book"}], "amount": 30}
+        ob.client("events").put_events(Entries=[{"EventBusName": outputs["EventBusName"], "Source": "book.orders",
+                                                 "DetailType": "OrderPlaced", "Detail": json.dumps(order)}])
+        seen = ob.wait.messages(outputs["TrailQueueUrl"], 4, timeout=60)
+    finally:
+        left = timed.teardown("orders-choreographed")
+    assert {m["Body"]["detail-type"] for m in seen} == {"OrderPlaced", "StockReserved", "PaymentTaken", "OrderShipped"}
+    assert left == []
+
+
+def test_a_failing_stack_names_the_resource_and_its_reason(engine):
+    with ob.Deployment("t-tmpl-bad") as deployment:
+        with pytest.raises(stacks.StackFailed) as failed:
+            deployment.stack("broken", BROKEN_TABLE, progress=False)
+        (name,) = [n for kind, n in deployment.created if kind == "stack"]
+    message = str(failed.value)
+    assert "Broken (AWS::DynamoDB::Table)" in message and "AttributeDefinitions" in message
+    assert "Fine" not in message
+    assert stacks.describe(name) is None  # teardown deleted the failed stack too
+
+
+def test_a_stack_left_by_an_interrupted_run_is_deleted_by_the_next_run(engine):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead_pid = gone.stdout.strip()  # a process that has ended: the "interrupted run"
+    queue_only = {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {}}}}
+    old = f"t-tmpl-left-stack-{time.time_ns() % 10**6}"
+    tags = [t if t["Key"] != stacks.TAG_PID else {**t, "Value": dead_pid} for t in stacks.tags("t-tmpl-left", "stack")]
+    stacks.create(old, queue_only, None, tags)
+    try:
+        stacks.wait_created(old, progress=False)
+        assert (old, False) in stacks.leftovers("t-tmpl-left", "stack")  # positive control
+        with ob.Deployment("t-tmpl-left") as deployment:
+            deployment.stack("stack", queue_only, progress=False)
+            assert stacks.describe(old) is None
+            assert [live for _, live in stacks.leftovers("t-tmpl-left", "stack")] == [True]  # ours: left alone
+    finally:
+        if stacks.describe(old):
+            stacks.delete(old)
+    assert templates.FOLDER.is_dir()
