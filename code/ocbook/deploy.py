@@ -226,7 +226,8 @@ class Deployment:
 
     def function(self, kind: str, handler: str, packages: tuple[str, ...] | None = None,
                  env: dict[str, str] | None = None, timeout: int = 10, memory: int = 128,
-                 layers: list[str] | None = None, runtime: str = "python3.12", dlq: str | None = None) -> Function:
+                 layers: list[str] | None = None, runtime: str = "python3.12", dlq: str | None = None,
+                 tracing: str | None = None) -> Function:
         """A Lambda function whose code is the handler's package under code/functions (plus fnlib)."""
         lam = client("lambda")
         logs = client("logs")
@@ -237,6 +238,8 @@ class Deployment:
             Environment={"Variables": env or {}}, Layers=layers or [])
         if dlq:
             args["DeadLetterConfig"] = {"TargetArn": dlq}
+        if tracing:
+            args["TracingConfig"] = {"Mode": tracing}  # "Active" or "PassThrough" (X-Ray)
         arn = lam.create_function(**args)["FunctionArn"]
 
         def remove():

@@ -436,3 +436,75 @@ def xray_ocbook():
     require("xray:ocbook", "localstack-core", "moto-ext")
     daemon_address()
     return Service.for_provider(OcbookXrayProvider(), dispatch_table_factory=MotoFallbackDispatcher)
+
+
+# ---------------------------------------------------------------- Lambda's own segments
+def lambda_traces(mode: str | None, sampled) -> bool:
+    """Whether Lambda records an invocation: Active samples (the engine: all), PassThrough only Sampled=1."""
+    if str(sampled) == "0":
+        return False
+    return mode == "Active" or str(sampled) == "1"
+
+
+def lambda_segments(function_version, header, parent: str | None, ids: tuple[str, str], start: float,
+                    end: float, result) -> list[dict]:
+    """The two segments Lambda sends for a traced invocation: the service's and the function's."""
+    service_id, function_id = ids
+    name = function_version.id.function_name
+    arn = function_version.qualified_arn
+    request_id = getattr(result, "request_id", None)
+    common = {"name": name, "trace_id": header.root, "start_time": start, "end_time": end}
+    service = {**common, "id": service_id, "origin": "AWS::Lambda", "resource_arn": arn,
+               "aws": {"request_id": request_id}, "http": {"response": {"status": 200}}}
+    if parent:
+        service["parent_id"] = parent
+    function = {**common, "id": function_id, "parent_id": service_id, "origin": "AWS::Lambda::Function",
+                "resource_arn": arn, "aws": {"function_arn": arn, "request_id": request_id}}
+    if result is None or getattr(result, "is_error", False):
+        function["fault"] = True
+    return [service, function]
+
+
+def patch_lambda_segments() -> bool:
+    """Make traced Lambda invocations send AWS::Lambda and AWS::Lambda::Function segments, as Lambda does."""
+    import secrets
+    import time
+
+    from localstack.services.lambda_.invocation.execution_environment import ExecutionEnvironment
+    from localstack.utils.xray.trace_header import TraceHeader
+
+    from ocbook_engine import guard
+
+    if not guard.applies("Lambda X-Ray segments", "traced invocations send no Lambda segments"):
+        return False
+    if getattr(ExecutionEnvironment.invoke, "_ocbook_traced", False):
+        return True
+    original = ExecutionEnvironment.invoke
+
+    def invoke(self, invocation):
+        header = invocation.trace_context.get("aws_trace_header")
+        if isinstance(header, str):
+            header = TraceHeader.from_header_str(header)
+        header = header or TraceHeader()
+        mode = getattr(self.function_version.config, "tracing_config_mode", None)
+        if not lambda_traces(mode, header.sampled):
+            return original(self, invocation)
+        header.ensure_root_exists()
+        parent = header.parent
+        ids = (secrets.token_hex(8), secrets.token_hex(8))
+        traced = TraceHeader(root=header.root, parent=ids[1], sampled=1, lineage=header.lineage, data=header.data)
+        invocation.trace_context["aws_trace_header"] = traced
+        start, result = time.time(), None
+        try:
+            result = original(self, invocation)
+            return result
+        finally:
+            fv = self.function_version
+            for doc in lambda_segments(fv, traced, parent, ids, start, time.time(), result):
+                problem = store(fv.id.account, fv.id.region, json.dumps(doc))
+                if problem:
+                    LOG.warning("Lambda segment for %s not stored: %s", fv.id.function_name, problem)
+
+    invoke._ocbook_traced = True
+    ExecutionEnvironment.invoke = invoke
+    return True
