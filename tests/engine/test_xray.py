@@ -209,3 +209,23 @@ def test_pass_through_functions_trace_only_sampled_requests(deployment, records)
     found = wait_traces([sampled], lambda f: len(f.get(sampled, [])) == 2)
     assert {d["origin"] for d in found[sampled]} == {"AWS::Lambda", "AWS::Lambda::Function"}
     assert traces(root) == {}
+
+
+def test_a_handler_traced_with_powertools_tracer_draws_the_same_graph(deployment, records, choreography):
+    layer = deployment.layer("tracer", ob.package.layer_zip("aws-lambda-powertools", "aws-xray-sdk", "wrapt",
+                                                             "jmespath", "typing-extensions"))
+    publish = deployment.function("tracer", "probe.tracer.publish", env={"TABLE": records,
+                                                                         "BUS": choreography["bus"]},
+                                  layers=[layer], tracing="Active")
+    seen = choreography["seen"].name
+    before = len(items(records, "seen"))
+    answer = ob.client("lambda").invoke(FunctionName=publish.name, Payload=b"{}")
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    trace = json.loads(answer["Payload"].read())["trace"].split(";")[0].removeprefix("Root=")
+    wait_items(records, "seen", before + 1)
+    wait_traces([trace], lambda f: len(f.get(trace, [])) == 4)
+    nodes = graph([trace])
+    callees = {key: set(node["edges"]) for key, node in nodes.items()}
+    assert callees[(publish.name, "AWS::Lambda::Function")] >= {("DynamoDB", "AWS::DynamoDB::Table"),
+                                                                ("EventBridge", "AWS::Events")}
+    assert callees[("EventBridge", "AWS::Events")] == {(seen, "AWS::Lambda")}

@@ -53,6 +53,12 @@ INFERRED_TYPES = {"DynamoDB": "AWS::DynamoDB::Table", "SQS": "AWS::SQS::Queue", 
                   "STS": "AWS::STS"}
 
 
+# The Python X-Ray SDK names an AWS call's subsegment by the endpoint prefix ("dynamodb", "events"); the
+# service map names the inferred node by the service ("DynamoDB"). The engine maps the ones the book calls.
+SERVICE_NAMES = {"dynamodb": "DynamoDB", "events": "EventBridge", "sqs": "SQS", "sns": "SNS", "lambda": "Lambda",
+                 "s3": "S3", "kinesis": "Kinesis", "states": "SFN", "sts": "STS"}
+
+
 class InvalidRequestException(ServiceException):
     """X-Ray's answer to a malformed request."""
 
@@ -186,17 +192,23 @@ def node_key(doc: dict) -> tuple[str, str]:
     return doc["name"], doc.get("origin") or ""
 
 
+def service_name(sub: dict) -> str:
+    """The AWS service an aws subsegment calls, as the service map names it."""
+    return SERVICE_NAMES.get(sub["name"], sub["name"])
+
+
 def inferred_key(sub: dict) -> tuple[str, str]:
     """The downstream node a subsegment with namespace aws/remote stands for."""
     if sub.get("namespace") == "aws":
-        return sub["name"], INFERRED_TYPES.get(sub["name"], f"AWS::{sub['name']}")
+        name = service_name(sub)
+        return name, INFERRED_TYPES.get(name, f"AWS::{name}")
     return sub["name"], "remote"
 
 
 def same_service(sub: dict, doc: dict) -> bool:
     """Whether a downstream segment is the AWS service the calling subsegment names (Lambda -> AWS::Lambda)."""
     origin = doc.get("origin") or ""
-    return sub.get("namespace") == "aws" and origin.split("::")[:2] == ["AWS", sub["name"]]
+    return sub.get("namespace") == "aws" and origin.split("::")[:2] == ["AWS", service_name(sub)]
 
 
 class Graph:
