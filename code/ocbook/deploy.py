@@ -290,12 +290,12 @@ class Deployment:
             args["SourceArn"] = source_arn
         client("lambda").add_permission(**args)
 
-    def state_machine(self, kind: str, definition: dict, type: str = "STANDARD") -> str:
-        """A Step Functions state machine from an ASL definition (a dict); returns its ARN."""
+    def state_machine(self, kind: str, definition: dict, type: str = "STANDARD", tracing: bool = False) -> str:
+        """A Step Functions state machine from an ASL definition (a dict), X-Ray tracing optional; returns its ARN."""
         sfn = client("stepfunctions")
         name = self.name(kind, 80)
-        arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=self.role(),
-                                       type=type)["stateMachineArn"]
+        arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=self.role(), type=type,
+                                       tracingConfiguration={"enabled": tracing})["stateMachineArn"]
         self.record("state machine", name, lambda: sfn.delete_state_machine(stateMachineArn=arn))
         return arn
 

@@ -229,3 +229,29 @@ def test_a_handler_traced_with_powertools_tracer_draws_the_same_graph(deployment
     assert callees[(publish.name, "AWS::Lambda::Function")] >= {("DynamoDB", "AWS::DynamoDB::Table"),
                                                                 ("EventBridge", "AWS::Events")}
     assert callees[("EventBridge", "AWS::Events")] == {(seen, "AWS::Lambda")}
+
+
+def test_a_traced_state_machine_carries_its_trace_to_its_lambda_task(deployment, records, choreography):
+    seen = choreography["seen"]
+    definition = {"StartAt": "Call", "States": {"Call": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
+        "Parameters": {"FunctionName": seen.arn, "Payload": {"n.$": "$.n"}}}}}
+    traced = deployment.state_machine("traced", definition, tracing=True)
+    untraced = deployment.state_machine("untraced", definition)  # control: tracing not enabled
+    sfn = ob.client("stepfunctions")
+    before = len(items(records, "seen"))
+    for arn, n in ((traced, "sfn-traced"), (untraced, "sfn-untraced")):
+        run = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"n": n}))
+        ob.wait.until(lambda run=run: sfn.describe_execution(executionArn=run["executionArn"])["status"],
+                      lambda status: status != "RUNNING", 20, what="the execution to end")
+    recent = {json.loads(i["detail"])["n"]: i for i in wait_items(records, "seen", before + 2)[before:]}
+    roots = {n: dict(p.split("=", 1) for p in recent[n]["trace"].split(";"))["Root"] for n in recent}
+    machine = traced.split(":")[-1]
+    found = wait_traces([roots["sfn-traced"]], lambda f: any(d.get("origin") == "AWS::StepFunctions::StateMachine"
+                                                             for d in f.get(roots["sfn-traced"], [])))
+    assert {d["origin"] for d in found[roots["sfn-traced"]]} == {"AWS::StepFunctions::StateMachine", "AWS::Lambda",
+                                                                 "AWS::Lambda::Function"}
+    callees = {key: set(node["edges"]) for key, node in graph([roots["sfn-traced"]]).items()}
+    assert callees[(machine, "AWS::StepFunctions::StateMachine")] == {(seen.name, "AWS::Lambda")}
+    untraced_docs = wait_traces([roots["sfn-untraced"]], lambda f: len(f.get(roots["sfn-untraced"], [])) == 2)
+    assert {d["origin"] for d in untraced_docs[roots["sfn-untraced"]]} == {"AWS::Lambda", "AWS::Lambda::Function"}

@@ -143,9 +143,10 @@ def ocbook_engine_start() -> None:
     ROUTER.add("/_ocbook/clock", endpoint=endpoints.clock, methods=["GET"])
     ROUTER.add("/_ocbook/events/faults", endpoint=endpoints.faults, methods=["POST"])
     ROUTER.add("/_ocbook/xray", endpoint=endpoints.xray, methods=["GET"])
-    from ocbook_engine import xray
+    from ocbook_engine import xray, xray_stepfunctions
 
     xray.daemon_address()
     xray.patch_lambda_segments()
+    xray_stepfunctions.patch_stepfunctions_tracing()
     if patch_lambda_retry_clock():
         LOG.info("engine clock: time scale %s (%s)", clock.scale(), clock.VARIABLE)
