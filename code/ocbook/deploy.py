@@ -229,7 +229,8 @@ class Deployment:
 
     def function(self, kind: str, handler: str, packages: tuple[str, ...] | None = None,
                  env: dict[str, str] | None = None, timeout: int = 10, memory: int = 128,
-                 layers: list[str] | None = None, runtime: str = "python3.12", dlq: str | None = None) -> Function:
+                 layers: list[str] | None = None, runtime: str = "python3.12", dlq: str | None = None,
+                 tracing: str | None = None) -> Function:
         """A Lambda function whose code is the handler's package under code/functions (plus fnlib)."""
         lam = client("lambda")
         logs = client("logs")
@@ -240,6 +241,8 @@ class Deployment:
             Environment={"Variables": env or {}}, Layers=layers or [])
         if dlq:
             args["DeadLetterConfig"] = {"TargetArn": dlq}
+        if tracing:
+            args["TracingConfig"] = {"Mode": tracing}  # "Active" or "PassThrough" (X-Ray)
         arn = lam.create_function(**args)["FunctionArn"]
 
         def remove():
@@ -290,12 +293,12 @@ class Deployment:
             args["SourceArn"] = source_arn
         client("lambda").add_permission(**args)
 
-    def state_machine(self, kind: str, definition: dict, type: str = "STANDARD") -> str:
-        """A Step Functions state machine from an ASL definition (a dict); returns its ARN."""
+    def state_machine(self, kind: str, definition: dict, type: str = "STANDARD", tracing: bool = False) -> str:
+        """A Step Functions state machine from an ASL definition (a dict), X-Ray tracing optional; returns its ARN."""
         sfn = client("stepfunctions")
         name = self.name(kind, 80)
-        arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=self.role(),
-                                       type=type)["stateMachineArn"]
+        arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=self.role(), type=type,
+                                       tracingConfiguration={"enabled": tracing})["stateMachineArn"]
         self.record("state machine", name, lambda: sfn.delete_state_machine(stateMachineArn=arn))
         return arn
 

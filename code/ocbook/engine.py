@@ -49,3 +49,9 @@ def plan_delivery_fault(target_arn: str, count: int, code: str = "ThrottlingExce
     """Make the next `count` EventBridge deliveries to a target fail as a throttled service would (engine only)."""
     return _call("/_ocbook/events/faults", {"TargetArn": target_arn, "ErrorCode": code, "StatusCode": status,
                                             "Count": count}) is not None
+
+
+def xray_daemon_address() -> str | None:
+    """host:port of the engine's X-Ray daemon endpoint (UDP); None for another LocalStack."""
+    found = _call("/_ocbook/xray")
+    return found.get("daemon_address") if found else None

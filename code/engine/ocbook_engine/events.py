@@ -19,6 +19,10 @@ API_RetryPolicy.html). Only 429 and 5xx answers are retried (AWS re:Post, "event
 errors"). An error raised inside a Lambda target is not a delivery failure: EventBridge invokes asynchronously
 and Lambda's own async retries handle it.
 
+X-Ray: an entry's ``TraceHeader`` (an X-Ray tracing header) is passed to its targets and overrides the
+request's ``X-Amzn-Trace-Id`` (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-related-service-xray.html);
+LocalStack passes only the request's header and reads the field as its own cross-account note.
+
 Time runs on the engine's one clock (``ocbook_engine.clock``): back-off waits are AWS's delays times the scale,
 and an event's age is measured in AWS seconds (real seconds / scale), so the number of attempts that fit in
 ``MaximumEventAgeInSeconds`` is the one AWS would make. Scheduled rules with a ``rate(...)`` expression fire
@@ -324,6 +328,19 @@ class DeliveringSender:
         self._redelivery.deliver(self._sender, event, trace_header)
 
 
+XRAY_ROOT = re.compile(r"^1-[0-9a-f]{8}-[0-9a-f]{24}$")
+
+
+def xray_header(value):
+    """A PutEvents entry's TraceHeader as LocalStack's TraceHeader, if it is a valid X-Ray header (else None)."""
+    from localstack.utils.xray.trace_header import TraceHeader
+
+    if not isinstance(value, str) or "Root=" not in value:
+        return None
+    header = TraceHeader.from_header_str(value)
+    return header if header.root and XRAY_ROOT.match(header.root) else None
+
+
 @aws_provider(api="events", name="ocbook")
 def events_ocbook():
     """The events:ocbook provider plugin."""
@@ -367,6 +384,19 @@ def events_ocbook():
             for rule in [rules] if hasattr(rules, "arn") else list(rules.values()):
                 self._ticker.stop(rule.arn)
             super()._delete_rule_services(rules)
+
+        def _process_entry(self, entry, processed_entries, failed_entry_count, context):
+            """An entry's own X-Ray TraceHeader is the one its targets get (it overrides the HTTP header)."""
+            header = xray_header(entry.get("TraceHeader"))
+            if header is None:
+                return super()._process_entry(entry, processed_entries, failed_entry_count, context)
+            entry = {k: v for k, v in entry.items() if k != "TraceHeader"}  # LocalStack reads it as its own JSON
+            saved = context.trace_context.get("aws_trace_header")
+            context.trace_context["aws_trace_header"] = header
+            try:
+                return super()._process_entry(entry, processed_entries, failed_entry_count, context)
+            finally:
+                context.trace_context["aws_trace_header"] = saved
 
         def create_target_sender(self, target, rule_arn, rule_name, region, account_id):
             sender = super().create_target_sender(target, rule_arn, rule_name, region, account_id)

@@ -38,6 +38,7 @@ from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecutor
 from localstack.utils.net import get_free_tcp_port
 
+from ocbook_engine.xray import daemon_address
 from ocbook_engine.zygote import build_runtime_site
 
 LOG = logging.getLogger(__name__)
@@ -66,6 +67,13 @@ def check_runtime(function_version: FunctionVersion) -> None:
     runtime = function_version.config.runtime
     if runtime not in SUPPORTED_RUNTIMES:
         raise UnsupportedRuntime("InvalidParameterValueException: " + UnsupportedRuntime.message(runtime))
+
+
+def xray_env() -> dict[str, str]:
+    """Where the function's X-Ray SDK sends segments: the engine's daemon endpoint (LocalStack says :2000)."""
+    host, port = daemon_address().rsplit(":", 1)
+    return {"AWS_XRAY_DAEMON_ADDRESS": f"{host}:{port}", "_AWS_XRAY_DAEMON_ADDRESS": host,
+            "_AWS_XRAY_DAEMON_PORT": port}
 
 
 def layer_paths(function_version: FunctionVersion) -> list[str]:
@@ -230,6 +238,7 @@ class LocalProcessExecutor(RuntimeExecutor):
         env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
         env.update({k: str(v) for k, v in self.env_vars.items()})
         env.update({"LAMBDA_TASK_ROOT": code_dir, "TMPDIR": str(self.tmp_dir)})
+        env.update(xray_env())
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         spec = {"cwd": code_dir, "env": env, "sys_path": [code_dir, *layer_paths(self.function_version)],
                 "log": str(self.log_path), "port": port, "tmpdir": str(self.tmp_dir),

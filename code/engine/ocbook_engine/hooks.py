@@ -3,6 +3,8 @@
 Endpoints, served on the gateway:
 - ``GET /_ocbook/clock``: the time scale in force (``{"scale": 0.0166.., "setting": "OCBOOK_TIME_SCALE"}``);
   the book prints it, and its absence means "not the book's engine".
+- ``GET /_ocbook/xray``: ``{"daemon_address": "127.0.0.1:port"}``, the UDP endpoint that takes segments the
+  way the X-Ray daemon does (see ocbook_engine/xray.py).
 - ``POST /_ocbook/events/faults`` with ``{"TargetArn", "ErrorCode", "StatusCode", "Count"}``: the next Count
   EventBridge deliveries to that target fail with that error, as a throttled or failing service would answer
   (used by the conformance tests; a stand-in for AWS Fault Injection Service).
@@ -123,6 +125,14 @@ class BookEndpoints:
                             mimetype="application/json")
         return Response(json.dumps({"planned": body["TargetArn"]}), 200, mimetype="application/json")
 
+    def xray(self, request):
+        """Where the engine's X-Ray daemon endpoint listens (UDP)."""
+        from localstack.http import Response
+
+        from ocbook_engine.xray import daemon_address
+
+        return Response(json.dumps({"daemon_address": daemon_address()}), 200, mimetype="application/json")
+
 
 @hooks.on_infra_start()
 def ocbook_engine_start() -> None:
@@ -132,5 +142,11 @@ def ocbook_engine_start() -> None:
     endpoints = BookEndpoints()
     ROUTER.add("/_ocbook/clock", endpoint=endpoints.clock, methods=["GET"])
     ROUTER.add("/_ocbook/events/faults", endpoint=endpoints.faults, methods=["POST"])
+    ROUTER.add("/_ocbook/xray", endpoint=endpoints.xray, methods=["GET"])
+    from ocbook_engine import xray, xray_stepfunctions
+
+    xray.daemon_address()
+    xray.patch_lambda_segments()
+    xray_stepfunctions.patch_stepfunctions_tracing()
     if patch_lambda_retry_clock():
         LOG.info("engine clock: time scale %s (%s)", clock.scale(), clock.VARIABLE)

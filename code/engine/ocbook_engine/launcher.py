@@ -73,7 +73,7 @@ DEFAULT_KEEPALIVE_MS = "60000"
 # The services the book uses. CloudWatch is left out on purpose: with it, every Lambda invoke publishes a
 # metric through the gateway (warm invoke measured 34 ms with it, 25 ms without). Override with SERVICES.
 DEFAULT_SERVICES = ("s3,sqs,sns,events,lambda,logs,dynamodb,dynamodbstreams,kinesis,stepfunctions,iam,sts,"
-                    "apigateway,cloudformation")  # cloudformation: the SAM templates under templates/ deploy as stacks
+                    "apigateway,cloudformation,xray")  # cloudformation: the SAM templates under templates/
 # Variables of the starting shell the engine gets; everything else is set below or not passed at all.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 # LocalStack settings the README documents as yours to override: (name, default or None for "unset").
@@ -283,6 +283,7 @@ def engine_env() -> dict[str, str]:
         "PROVIDER_OVERRIDE_S3": "local-tmp",
         "PROVIDER_OVERRIDE_LAMBDA": "local-process",
         "PROVIDER_OVERRIDE_EVENTS": "ocbook",
+        "PROVIDER_OVERRIDE_XRAY": "ocbook",
         "OCBOOK_TIME_SCALE": time_scale(),
         "PYTHONDONTWRITEBYTECODE": "1",
     })
