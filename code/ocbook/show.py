@@ -17,6 +17,8 @@ _DESERIALIZER = TypeDeserializer()
 pd.set_option("display.max_colwidth", None)
 # Where the function code lives on this machine; a stack trace shows it as Lambda's /var/task instead.
 CODE_ROOT = str(Path(__file__).resolve().parents[1] / "functions")
+# ... and where the engine unpacked a function's code for one environment (its task root on AWS).
+TASK_ROOT = re.compile(r"/[^\s\"']*/awslambda-[a-z0-9-]+-tasks/[^/\s\"']+/code(?=/)")
 
 # Order matters: ARNs first (they contain account ids and uuids), then the loose forms.
 PATTERNS = [
@@ -48,7 +50,7 @@ def normalise(value: Any) -> Any:
     if isinstance(value, (dt.datetime, dt.date)):
         return "<time>"
     if isinstance(value, str):
-        value = value.replace(CODE_ROOT, "/var/task")
+        value = TASK_ROOT.sub("/var/task", value.replace(CODE_ROOT, "/var/task"))
         for pattern, replace in PATTERNS:
             value = pattern.sub(replace, value)
         return SUFFIX.sub("", value)

@@ -16,6 +16,8 @@ def test_arns_uuids_times_and_suffixes_are_normalised():
 def test_function_code_paths_read_as_lambda_task_root():
     trace = f'File "{show.CODE_ROOT}/failurelab/orders.py", line 12'
     assert show.normalise(trace) == 'File "/var/task/failurelab/orders.py", line 12'
+    unpacked = "/w/.engine/run/4619/tmp/lambda/awslambda-us-east-1-tasks/ch02-orders-6934dd20/code/failurelab/orders.py"
+    assert show.normalise(f'File "{unpacked}"') == 'File "/var/task/failurelab/orders.py"'
     assert show.normalise('File "/opt/python/x.py"') == 'File "/opt/python/x.py"'  # control: other paths stay
 
 
