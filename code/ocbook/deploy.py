@@ -50,7 +50,7 @@ class Deployment:
         self.undo: list[tuple[str, Callable[[], Any]]] = []
         self.created: list[tuple[str, str]] = []
         self._role: str | None = None
-        self._kinds: dict[str, int] = {}
+        self._kinds: dict[tuple[str, str], int] = {}
         self._code_bucket: str | None = None
         self.stacks: dict[str, str] = {}  # stack name -> stack id
         atexit.register(self.teardown)
@@ -65,9 +65,9 @@ class Deployment:
         return f"Deployment({self.prefix!r}, {len(self.created)} resources)"
 
     # ------------------------------------------------------------ bookkeeping
-    def name(self, kind: str, limit: int = 64) -> str:
-        """A unique name: <prefix>-<kind>[-<n>]-<uid>; n counts repeats of a kind, the uid comes last."""
-        self._kinds[kind] = count = self._kinds.get(kind, 0) + 1
+    def name(self, kind: str, limit: int = 64, family: str = "") -> str:
+        """A unique name: <prefix>-<kind>[-<n>]-<uid>; n counts repeats of a kind within a family (queue, bus ...)."""
+        self._kinds[family, kind] = count = self._kinds.get((family, kind), 0) + 1
         label = kind if count == 1 else f"{kind}-{count}"
         head = f"{self.prefix}-{label}"[: limit - len(self.uid) - 1]
         return f"{head}-{self.uid}"
@@ -110,7 +110,7 @@ class Deployment:
               visibility_timeout: int | None = None, **attributes: str) -> Queue:
         """An SQS queue, optionally with a redrive policy to a dead-letter queue."""
         sqs = client("sqs")
-        name = self.name(kind, 80)
+        name = self.name(kind, 80, family="queue")
         attrs = {key: str(value) for key, value in attributes.items()}
         if visibility_timeout is not None:
             attrs["VisibilityTimeout"] = str(visibility_timeout)
@@ -123,7 +123,7 @@ class Deployment:
     def topic(self, kind: str = "topic") -> str:
         """An SNS topic; returns its ARN."""
         sns = client("sns")
-        name = self.name(kind, 256)
+        name = self.name(kind, 256, family="topic")
         arn = sns.create_topic(Name=name)["TopicArn"]
         self.record("topic", name, lambda: sns.delete_topic(TopicArn=arn))
         return arn
@@ -140,7 +140,7 @@ class Deployment:
     def bus(self, kind: str = "bus") -> str:
         """A custom EventBridge bus; returns its name."""
         events = client("events")
-        name = self.name(kind)
+        name = self.name(kind, family="bus")
         events.create_event_bus(Name=name)
         self.record("bus", name, lambda: events.delete_event_bus(Name=name))
         return name
@@ -148,7 +148,7 @@ class Deployment:
     def rule(self, bus: str, pattern: dict, targets: list[str | dict], kind: str = "rule") -> str:
         """A rule on a bus sending matching events to targets (ARNs, or full target dicts); returns its name."""
         events = client("events")
-        name = self.name(kind)
+        name = self.name(kind, family="rule")
         events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
         entries = [t if isinstance(t, dict) else {"Arn": t} for t in targets]
         for index, entry in enumerate(entries):
@@ -169,7 +169,7 @@ class Deployment:
               indexes: dict[str, str] | None = None) -> str:
         """A DynamoDB table (string keys, on demand); `stream` is a StreamViewType; `indexes` maps GSI name->key."""
         ddb = client("dynamodb")
-        name = self.name(kind, 255)
+        name = self.name(kind, 255, family="table")
         attrs = {key, *([sort] if sort else []), *(indexes or {}).values()}
         args: dict[str, Any] = {
             "TableName": name, "BillingMode": "PAY_PER_REQUEST",
@@ -195,7 +195,7 @@ class Deployment:
     def bucket(self, kind: str = "bucket") -> str:
         """An S3 bucket (emptied before it is deleted)."""
         s3 = client("s3")
-        name = re.sub(r"[^a-z0-9.-]", "-", self.name(kind, 63).lower())  # S3's naming rules
+        name = re.sub(r"[^a-z0-9.-]", "-", self.name(kind, 63, family="bucket").lower())  # S3's naming rules
         s3.create_bucket(Bucket=name)
 
         def remove():
@@ -210,7 +210,7 @@ class Deployment:
     def stream(self, kind: str = "stream", shards: int = 1) -> str:
         """A Kinesis stream; returns its ARN once ACTIVE."""
         kinesis = client("kinesis")
-        name = self.name(kind, 128)
+        name = self.name(kind, 128, family="stream")
         kinesis.create_stream(StreamName=name, ShardCount=shards)
         self.record("stream", name, lambda: kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True))
         kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig=WAIT_STREAM)
@@ -220,7 +220,7 @@ class Deployment:
     def layer(self, kind: str, archive: bytes) -> str:
         """A Lambda layer version from a zip (see package.layer_zip); returns its version ARN."""
         lam = client("lambda")
-        name = self.name(kind)
+        name = self.name(kind, family="layer")
         version = lam.publish_layer_version(LayerName=name, Content={"ZipFile": archive},
                                             CompatibleRuntimes=["python3.11", "python3.12", "python3.13"])
         self.record("layer", name, lambda: lam.delete_layer_version(LayerName=name,
@@ -234,7 +234,7 @@ class Deployment:
         """A Lambda function whose code is the handler's package under code/functions (plus fnlib)."""
         lam = client("lambda")
         logs = client("logs")
-        name = self.name(kind)
+        name = self.name(kind, family="function")
         args: dict[str, Any] = dict(
             FunctionName=name, Runtime=runtime, Handler=handler, Role=self.role(), Timeout=timeout,
             MemorySize=memory, Code={"ZipFile": package.function_zip(*(packages or (handler.split(".")[0],)))},
@@ -296,7 +296,7 @@ class Deployment:
     def state_machine(self, kind: str, definition: dict, type: str = "STANDARD", tracing: bool = False) -> str:
         """A Step Functions state machine from an ASL definition (a dict), X-Ray tracing optional; returns its ARN."""
         sfn = client("stepfunctions")
-        name = self.name(kind, 80)
+        name = self.name(kind, 80, family="state_machine")
         arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=self.role(), type=type,
                                        tracingConfiguration={"enabled": tracing})["stateMachineArn"]
         self.record("state machine", name, lambda: sfn.delete_state_machine(stateMachineArn=arn))
@@ -305,7 +305,7 @@ class Deployment:
     def rest_api(self, kind: str, function: Function, path: str = "invoke") -> str:
         """A REST API with POST /<path> proxied to a function; returns the URL to call."""
         api = client("apigateway")
-        name = self.name(kind)
+        name = self.name(kind, family="rest_api")
         api_id = api.create_rest_api(name=name)["id"]
         self.record("rest api", name, lambda: api.delete_rest_api(restApiId=api_id))
         root = next(r["id"] for r in api.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
@@ -341,7 +341,7 @@ class Deployment:
             s3.put_object(Bucket=bucket, Key=key, Body=data)
             return f"s3://{bucket}/{key}"
 
-        name = self.name(kind, 128)
+        name = self.name(kind, 128, family="stack")
         packaged = stacks.packaged(body, upload, base)
         stacks.create(name, packaged, parameters, stacks.tags(self.prefix, kind))
         self.record("stack", name, lambda: (stacks.delete(name), stacks.delete_log_groups(name)))

@@ -6,12 +6,19 @@ import datetime as dt
 import json
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 from boto3.dynamodb.types import TypeDeserializer
 
 _DESERIALIZER = TypeDeserializer()
+# A cell cut with "..." hides the evidence a chapter cites: show every cell in full (HTML tables wrap it).
+pd.set_option("display.max_colwidth", None)
+# Where the function code lives on this machine; a stack trace shows it as Lambda's /var/task instead.
+CODE_ROOT = str(Path(__file__).resolve().parents[1] / "functions")
+# ... and where the engine unpacked a function's code for one environment (its task root on AWS).
+TASK_ROOT = re.compile(r"/[^\s\"']*/awslambda-[a-z0-9-]+-tasks/[^/\s\"']+/code(?=/)")
 
 # Order matters: ARNs first (they contain account ids and uuids), then the loose forms.
 PATTERNS = [
@@ -25,11 +32,13 @@ SUFFIX = re.compile(r"-[0-9a-f]{6}\b")
 
 
 def arn_label(arn: str) -> str:
-    """A short stable form of an ARN: service:resource, without account, region and unique suffixes."""
+    """A stable form of an ARN: the account as <account>, without unique suffixes and uuids."""
     parts = arn.split(":", 5)
-    resource = SUFFIX.sub("", parts[5]) if len(parts) > 5 else arn
+    if len(parts) < 6:
+        return arn
+    resource = SUFFIX.sub("", parts[5])
     resource = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<uuid>", resource)
-    return f"arn:{parts[2]}:{resource}"
+    return f"arn:aws:{parts[2]}:{parts[3]}:<account>:{resource}"
 
 
 def normalise(value: Any) -> Any:
@@ -41,6 +50,7 @@ def normalise(value: Any) -> Any:
     if isinstance(value, (dt.datetime, dt.date)):
         return "<time>"
     if isinstance(value, str):
+        value = TASK_ROOT.sub("/var/task", value.replace(CODE_ROOT, "/var/task"))
         for pattern, replace in PATTERNS:
             value = pattern.sub(replace, value)
         return SUFFIX.sub("", value)

@@ -129,6 +129,15 @@ def test_retriers_follow_the_asl_rules(asl):
             book_hotel["MaxDelaySeconds"], book_hotel["JitterStrategy"]) == (1, 3, 2.0, 4, "FULL")
 
 
+def test_booking_tasks_retry_lambda_service_errors_in_both_query_languages(asl):
+    jsonata = definition.saga_jsonata({s: s for s in definition.STEPS}, "trips", "q")
+    for machine in (asl, jsonata):
+        for step in definition.STEPS:
+            retried = [e for r in machine["States"][f"Book{step.capitalize()}"]["Retry"] for e in r["ErrorEquals"]]
+            assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"} <= set(retried)
+            assert "BookingFailed" not in retried and "States.ALL" not in retried  # control: business errors compensate
+
+
 def test_without_approvals_there_is_no_callback_state():
     plain = definition.saga({s: s for s in definition.STEPS}, "trips", "q")
     assert "ApprovePayment" not in plain["States"] and plain["States"]["BookCar"]["Next"] == "RecordConfirmed"

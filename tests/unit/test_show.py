@@ -9,8 +9,16 @@ def test_arns_uuids_times_and_suffixes_are_normalised():
     raw = {"arn": "arn:aws:lambda:us-east-1:000000000000:function:ch01-pay-a1b2c3",
            "id": "6934dd20-80db-481b-9c67-d25ad3737404", "at": "2026-11-27T20:41:31.960Z",
            "queue": "ch01-trail-a1b2c3", "account": "000000000000"}
-    assert show.normalise(raw) == {"arn": "arn:lambda:function:ch01-pay", "id": "<uuid>", "at": "<time>",
-                                   "queue": "ch01-trail", "account": "<account>"}
+    assert show.normalise(raw) == {"arn": "arn:aws:lambda:us-east-1:<account>:function:ch01-pay", "id": "<uuid>",
+                                   "at": "<time>", "queue": "ch01-trail", "account": "<account>"}
+
+
+def test_function_code_paths_read_as_lambda_task_root():
+    trace = f'File "{show.CODE_ROOT}/failurelab/orders.py", line 12'
+    assert show.normalise(trace) == 'File "/var/task/failurelab/orders.py", line 12'
+    unpacked = "/w/.engine/run/4619/tmp/lambda/awslambda-us-east-1-tasks/ch02-orders-6934dd20/code/failurelab/orders.py"
+    assert show.normalise(f'File "{unpacked}"') == 'File "/var/task/failurelab/orders.py"'
+    assert show.normalise('File "/opt/python/x.py"') == 'File "/opt/python/x.py"'  # control: other paths stay
 
 
 def test_plain_turns_dynamodb_json_into_values():

@@ -6,6 +6,12 @@ STEPS = ("hotel", "flight", "car")
 APPROVAL_LIMIT = 1000  # trips above this amount wait for a human approval of the payment (chapter 4)
 TRANSIENT_RETRY = {"ErrorEquals": ["ServiceUnavailable"], "IntervalSeconds": 1, "MaxAttempts": 3,
                    "BackoffRate": 2.0, "MaxDelaySeconds": 4, "JitterStrategy": "FULL"}
+# AWS's best practice for every Lambda task: retry Lambda's own transient service errors, so that a hiccup
+# of the Lambda service does not cancel a trip
+# (docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html)
+LAMBDA_SERVICE_RETRY = {"ErrorEquals": ["Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException",
+                                        "Lambda.AWSLambdaException", "Lambda.SdkClientException"],
+                        "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2.0}
 COMPENSATION_RETRY = {"ErrorEquals": ["CancellationFailed", "States.TaskFailed"], "IntervalSeconds": 1,
                       "MaxAttempts": 2, "BackoffRate": 1.5}
 
@@ -16,9 +22,9 @@ def title(step: str) -> str:
 
 
 def book_state(step: str, arn: str, next_state: str) -> dict:
-    """A booking task: retried on transient errors, any other failure starts compensation from this step."""
+    """A booking task: retried on transient errors (ours and Lambda's), any other failure compensates from here."""
     return {"Type": "Task", "Resource": arn, "Parameters": {"action": "book", "trip.$": "$"},
-            "ResultPath": f"$.results.{step}", "Next": next_state, "Retry": [TRANSIENT_RETRY],
+            "ResultPath": f"$.results.{step}", "Next": next_state, "Retry": [TRANSIENT_RETRY, LAMBDA_SERVICE_RETRY],
             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"Cancel{title(step)}"}]}
 
 
@@ -114,7 +120,7 @@ def book_state_jsonata(step: str, arn: str, next_state: str) -> dict:
     """book_state in JSONata."""
     return {"Type": "Task", "Resource": arn, "Arguments": {"action": "book", "trip": UNCHANGED},
             "Output": merged(step, "$states.result", under="results"), "Next": next_state,
-            "Retry": [TRANSIENT_RETRY],
+            "Retry": [TRANSIENT_RETRY, LAMBDA_SERVICE_RETRY],
             "Catch": [{"ErrorEquals": ["States.ALL"], "Output": merged("error", "$states.errorOutput"),
                        "Next": f"Cancel{title(step)}"}]}
 
