@@ -53,13 +53,21 @@ def node_id(name: str) -> str:
     return name.replace(":", "_")
 
 
+def retry_label(rule: dict) -> str:
+    """One short line per Retry rule; Lambda's own service errors (AWS's best practice) are named as a group."""
+    errors = rule["ErrorEquals"]
+    service = [e for e in errors if e.startswith("Lambda.")]
+    shown = [e for e in errors if not e.startswith("Lambda.")] + ([f"{len(service)} Lambda service errors"]
+                                                                  if service else [])
+    return f"\nretry {', '.join(shown)} ×{rule.get('MaxAttempts', 3)}"
+
+
 def _states(g: graphviz.Digraph, asl: dict, taken: set[str], prefix: str, end: str = "__end") -> None:
     """Add the states of one (sub-)machine, with their transitions."""
     for name, state in asl["States"].items():
         node = node_id(prefix + name)
         kind = state["Type"]
-        retry = "".join(f"\nretry {', '.join(r['ErrorEquals'])} ×{r.get('MaxAttempts', 3)}"
-                        for r in state.get("Retry", []))
+        retry = "".join(retry_label(r) for r in state.get("Retry", []))
         fill = TAKEN if name in taken else ("#fee2e2" if kind == "Fail" else "white")
         g.node(node, f"{name}\n«{kind}»{retry}", shape=SHAPES.get(kind, "box"), fillcolor=fill,
                peripheries="2" if kind in ("Succeed", "Fail") else "1")

@@ -30,3 +30,10 @@ def test_parallel_and_map_become_clusters_and_colons_are_safe():
     svg = graph.pipe(format="svg")  # dot reads the ':'-free ids; a ':' would fail here or drop nodes
     assert svg.startswith(b"<?xml") and b"<title>P_1</title>" in svg
     assert svg.count(b'class="node"') == 8  # start, end, P:1 and its join, A, M and its join, B
+
+
+def test_lambda_service_errors_are_one_short_line_in_a_state_label():
+    rule = {"ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"],
+            "MaxAttempts": 6}
+    assert diagrams.retry_label(rule) == "\nretry 3 Lambda service errors ×6"
+    assert diagrams.retry_label({"ErrorEquals": ["ServiceUnavailable"]}) == "\nretry ServiceUnavailable ×3"
