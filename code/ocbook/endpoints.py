@@ -43,8 +43,8 @@ def refuse_real_aws(url: str) -> None:
                             "Unset AWS_ENDPOINT_URL or point it at a LocalStack.")
 
 
-def fetch_json(url: str, timeout: float) -> object:
-    """The JSON document served at url, or None if there is none."""
+def fetch_json(url: str | urllib.request.Request, timeout: float) -> object:
+    """The JSON document served at url (or answering a prepared request), or None if there is none."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return json.loads(response.read())

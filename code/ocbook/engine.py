@@ -6,7 +6,7 @@ import json
 import urllib.error
 import urllib.request
 
-from ocbook.endpoints import endpoint
+from ocbook.endpoints import endpoint, fetch_json
 
 # AWS's real waits that the engine's clock shortens (chapters quote them next to what ran).
 AWS_DELAYS = {
@@ -22,11 +22,7 @@ def _call(path: str, body: dict | None = None) -> dict | None:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(f"{endpoint()}{path}", data=data, method="POST" if data else "GET",
                                      headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
+    return fetch_json(request, timeout=5)
 
 
 def time_scale() -> float | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from ocbook.clients import client
+from ocbook.clients import all_pages, client
 from ocbook.wait import poll
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -38,15 +38,7 @@ def run(state_machine_arn: str, payload: Any = None, timeout: float = 60) -> dic
 
 def events(execution_arn: str) -> list[dict]:
     """The raw history events of an execution, oldest first."""
-    sfn = client("stepfunctions")
-    found, token = [], None
-    while True:
-        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
-                                         **({"nextToken": token} if token else {}))
-        found += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            return found
+    return all_pages(client("stepfunctions"), "get_execution_history", "events", executionArn=execution_arn)
 
 
 def detail(event: dict) -> dict:
