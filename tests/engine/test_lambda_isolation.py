@@ -138,5 +138,14 @@ def test_a_crashed_zygote_is_replaced(deployment):
         pytest.skip("not the book's engine: function environments are not forked by a zygote")
     os.kill(before["parent"], signal.SIGKILL)
     response, after = invoke(name)  # its environment died with the zygote; a new zygote forks a new one
-    assert "FunctionError" not in response and "zygote.py" in after["cmdline"]
+    assert "FunctionError" not in response, after
+    assert "zygote.py" in after["cmdline"]
     assert after["parent"] != before["parent"] and after["pid"] != before["pid"]
+
+
+def test_an_environment_killed_between_invocations_is_invisible_to_the_next_call(deployment):
+    name = function(deployment, "iso-idle-kill", package(), handler="isolation.parent")
+    before = invoke(name)[1]
+    os.kill(before["pid"], signal.SIGKILL)  # an idle environment dies; no request was on its way to it
+    response, after = invoke(name)  # Lambda places the next call on a live environment
+    assert "FunctionError" not in response and after["pid"] != before["pid"]

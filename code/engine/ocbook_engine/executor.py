@@ -37,6 +37,7 @@ from localstack.services.lambda_.invocation.lambda_models import FunctionVersion
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecutor
 from localstack.utils.net import get_free_tcp_port
+from urllib3.exceptions import NewConnectionError
 
 from ocbook_engine.xray import daemon_address
 from ocbook_engine.zygote import build_runtime_site
@@ -50,6 +51,10 @@ FORK_TIMEOUT_SECONDS = 30  # a new zygote imports boto3 first (about a second on
 # Environment an environment inherits from the engine; everything else comes from Lambda's own variables.
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 ZYGOTE_SCRIPT = Path(__file__).with_name("zygote.py")
+
+
+class ZygoteGone(RuntimeError):
+    """The zygote ended before it forked what was asked of it."""
 
 
 class UnsupportedRuntime(Exception):
@@ -134,7 +139,7 @@ class ZygoteProcess:
         code = self.process.wait()
         with self.lock:
             for future in self.started.values():
-                future.set_exception(RuntimeError(f"the {self.runtime} zygote exited with {code}"))
+                future.set_exception(ZygoteGone(f"the {self.runtime} zygote exited with {code}"))
             for future in self.exits.values():
                 future.set_result(None)  # its children die with it (PR_SET_PDEATHSIG)
             self.started.clear()
@@ -145,8 +150,12 @@ class ZygoteProcess:
         token = uuid.uuid4().hex
         with self.lock:
             self.started[token] = started = Future()
-            self.process.stdin.write(json.dumps({**spec, "token": token}).encode() + b"\n")
-            self.process.stdin.flush()
+            try:
+                self.process.stdin.write(json.dumps({**spec, "token": token}).encode() + b"\n")
+                self.process.stdin.flush()
+            except (BrokenPipeError, ValueError) as exc:  # it died (or was stopped) since it was last seen
+                self.started.pop(token, None)
+                raise ZygoteGone(f"the {self.runtime} zygote is gone: {exc}") from exc
         pid = started.result(FORK_TIMEOUT_SECONDS)
         with self.lock:
             return pid, self.exits.get(pid) or done_future(None)
@@ -171,8 +180,13 @@ class Zygote:
         self.current: ZygoteProcess | None = None
 
     def fork(self, spec: dict) -> tuple[int, Future]:
-        """A new environment (see ZygoteProcess.fork)."""
-        return self.running().fork(spec)
+        """A new environment (see ZygoteProcess.fork); a zygote that died meanwhile is replaced once."""
+        process = self.running()
+        try:
+            return process.fork(spec)
+        except ZygoteGone:
+            process.process.wait(STOP_GRACE_SECONDS)  # then running() sees it ended and starts a new one
+            return self.running().fork(spec)
 
     def running(self) -> ZygoteProcess:
         """The running zygote process, started now if there is none (it preloads while requests queue)."""
@@ -184,6 +198,12 @@ class Zygote:
             if self.current is None:
                 self.current = ZygoteProcess(self.runtime)
             return self.current
+
+
+def never_delivered(exc: requests.exceptions.ConnectionError) -> bool:
+    """Whether a failed POST never reached the other side (nothing listened on the port)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError) or isinstance(exc.__context__, ConnectionRefusedError)
 
 
 def done_future(value) -> Future:
@@ -296,9 +316,8 @@ class LocalProcessExecutor(RuntimeExecutor):
         request_id = payload["invoke-id"]
         timeout = float(self.function_version.config.timeout)
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        url = f"http://{LOCALHOST}:{self.endpoint.container_port}/invoke"
         try:
-            answer = self.session.post(url, json=payload, timeout=(5, timeout)).json()
+            answer = self.post(payload, timeout)
         except requests.exceptions.ReadTimeout:
             self.kill()
             return InvocationResult(request_id, timeout_body(request_id, timeout), is_error=True,
@@ -318,6 +337,24 @@ class LocalProcessExecutor(RuntimeExecutor):
                                     logs=self.printed_since(log_offset) + self.end_lines(request_id, 0, "error"))
         return InvocationResult(request_id, answer["body"].encode(), is_error=answer["outcome"] == "error",
                                 logs=answer["logs"])
+
+    def post(self, payload: dict[str, str], timeout: float) -> dict:
+        """POST the invocation; an environment that died before it accepted the request is replaced first.
+
+        Each invocation opens its own connection (a kept-alive one to a process that has since died fails
+        ambiguously), so a refused connection means the request never reached a handler, e.g. the environment
+        died with its zygote between two invocations; Lambda would have placed the call on a live environment.
+        """
+        for attempt in (1, 2):
+            url = f"http://{LOCALHOST}:{self.endpoint.container_port}/invoke"
+            try:
+                return self.session.post(url, json=payload, timeout=(5, timeout),
+                                         headers={"Connection": "close"}).json()
+            except requests.exceptions.ConnectionError as exc:
+                if attempt == 2 or not never_delivered(exc):
+                    raise
+                self.restart()
+        raise AssertionError("unreachable")
 
     def printed_since(self, offset: int) -> str:
         """What the environment printed since an offset of its log (the child mirrors its output there)."""
