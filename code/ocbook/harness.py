@@ -26,11 +26,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ocbook import saga as sagas
-from ocbook import stepfunctions, trace, wait
-from ocbook.clients import client
+from ocbook import styles, trace, wait
 from ocbook.deploy import Deployment
 
-STYLES = ("orchestrated", "choreographed")
+STYLES = styles.names()
 
 
 @dataclass(frozen=True)
@@ -92,31 +91,24 @@ def plan(settings: Settings, prefix: str) -> list[dict]:
     return trips
 
 
-def submit(saga: sagas.Saga, trip: dict) -> None:
+def submit(saga: styles.Style, trip: dict) -> None:
     """Request a trip (twice when it is planned as a duplicate)."""
     request = {k: v for k, v in trip.items() if k != "duplicate"}
     for _ in range(2 if trip["duplicate"] else 1):
-        if saga.state_machine:  # a named execution: starting it again with the same input is a no-op
-            client("stepfunctions").start_execution(stateMachineArn=saga.state_machine, name=trip["trip_id"],
-                                                    input=json.dumps(request))
-        else:
-            sagas.request(saga, request)
+        saga.request(request)
 
 
-def final_status(saga: sagas.Saga, trip_id: str, timeout: float, stop: threading.Event | None = None) -> str:
-    """Wait for the trip's final status in the trips table (give up at once when `stop` is set)."""
-    ddb = client("dynamodb")
-
+def final_status(saga: styles.Style, trip_id: str, timeout: float, stop: threading.Event | None = None) -> str:
+    """Wait for the trip's final status (give up at once when `stop` is set)."""
     def status():
         if stop is not None and stop.is_set():
             raise Stopped(trip_id)
-        item = ddb.get_item(TableName=saga.trips, Key={"pk": {"S": trip_id}}, ConsistentRead=True).get("Item")
-        return item["status"]["S"] if item else None
+        return saga.status(trip_id)
 
     return wait.poll(status, timeout, interval=0.1, what=f"trip {trip_id} to finish")
 
 
-def drive(saga: sagas.Saga, trip: dict, timeout: float, stop: threading.Event | None = None) -> dict:
+def drive(saga: styles.Style, trip: dict, timeout: float, stop: threading.Event | None = None) -> dict:
     """Submit one trip and wait for its end; the client's view of its latency."""
     submitted = time.time()
     submit(saga, trip)
@@ -124,12 +116,12 @@ def drive(saga: sagas.Saga, trip: dict, timeout: float, stop: threading.Event | 
     return {"trip_id": trip["trip_id"], "submitted": submitted, "seen_final": time.time(), "status": status}
 
 
-def deploy(style: str, deployment: Deployment) -> sagas.Saga:
-    """Deploy one style."""
-    return sagas.orchestrated(deployment) if style == "orchestrated" else sagas.choreographed(deployment)
+def deploy(style: str, deployment: Deployment) -> styles.Style:
+    """Deploy one style (by its registered name)."""
+    return styles.get(style).deploy(deployment)
 
 
-def settle(saga: sagas.Saga, quiet_for: float = 1.5, timeout: float = 120) -> None:
+def settle(saga: styles.Style, quiet_for: float = 1.5, timeout: float = 120) -> None:
     """Wait until no handler has run for `quiet_for` seconds (duplicates and retries have played out)."""
     last = [0, time.monotonic()]
 
@@ -142,13 +134,8 @@ def settle(saga: sagas.Saga, quiet_for: float = 1.5, timeout: float = 120) -> No
     wait.poll(quiet, timeout, interval=0.5, what="the saga to go quiet")
 
 
-def execution_arn(saga: sagas.Saga, trip_id: str) -> str:
-    """The ARN of the execution named after a trip."""
-    return f"{saga.state_machine.replace(':stateMachine:', ':execution:')}:{trip_id}"
-
-
-def measure(saga: sagas.Saga, style: str, driven: list[dict], plans: dict[str, dict]) -> pd.DataFrame:
-    """Per trip: latency, invocations, events or state transitions, and time to compensate."""
+def measure(saga: styles.Style, driven: list[dict], plans: dict[str, dict]) -> pd.DataFrame:
+    """Per trip: latency, invocations, the style's work units (0 for other styles' units), time to compensate."""
     records = trace.records(saga.trace)
     rows = []
     for run in driven:
@@ -156,17 +143,12 @@ def measure(saga: sagas.Saga, style: str, driven: list[dict], plans: dict[str, d
         mine = records[records["trip"] == trip_id]
         refused = mine[mine["outcome"] == "refused"]
         injected = ",".join(f"{k}:{v}" for k, v in sorted(plans[trip_id]["fail"].items()))
-        row = {**run, "style": style, "injected": injected, "duplicate": plans[trip_id]["duplicate"],
-               "invocations": len(mine)}
-        if style == "orchestrated":
-            history = stepfunctions.events(execution_arn(saga, trip_id))
-            finished = history[-1]["timestamp"].timestamp()
-            row.update(transitions=sum(e["type"].endswith("StateEntered") for e in history), events=0)
-        else:
-            closing = mine[mine["service"] == "trip"]
-            finished = closing["ended"].min() if len(closing) else run["seen_final"]
-            requests = 2 if plans[trip_id]["duplicate"] else 1
-            row.update(transitions=0, events=requests + sum(len(out) for out in mine["events_out"]))
+        row = {**run, "style": saga.name, "injected": injected, "duplicate": plans[trip_id]["duplicate"],
+               "invocations": len(mine), **dict.fromkeys(styles.units(), 0)}
+        work = saga.work(trip_id, mine, requests=2 if plans[trip_id]["duplicate"] else 1)
+        finished = work.pop("finished")
+        finished = run["seen_final"] if finished is None else finished  # no record of the end: the client's view
+        row.update(work)
         row["latency_s"] = finished - run["submitted"]
         row["compensate_s"] = finished - refused["ended"].min() if len(refused) else None
         rows.append(row)
@@ -195,7 +177,7 @@ def run_style(style: str, settings: Settings, progress: bool = True) -> Result:
             pool.shutdown(wait=True, cancel_futures=True)
         wall = max(r["seen_final"] for r in driven) - began
         settle(saga)
-        frame = measure(saga, style, driven, plans)
+        frame = measure(saga, driven, plans)
         violations = sagas.violations(sagas.bookings(saga, list(plans)))
         result = Result(style, settings, frame, violations, wall)
         result.summary = summarise(result)
@@ -216,8 +198,7 @@ def summarise(result: Result) -> dict:
         "compensate_p50_s": round(float(compensated.median()), 3) if len(compensated) else None,
         "throughput_per_s": round(len(frame) / result.wall_seconds, 2),
         "invocations_per_trip": round(float(frame["invocations"].mean()), 2),
-        "events_per_trip": round(float(frame["events"].mean()), 2),
-        "transitions_per_trip": round(float(frame["transitions"].mean()), 2),
+        **{f"{unit}_per_trip": round(float(frame[unit].mean()), 2) for unit in styles.units()},
         "violations": len(result.violations),
     }
 
@@ -228,11 +209,12 @@ def compare(settings: Settings, progress: bool = True) -> list[Result]:
 
 
 def ratios(results: list[Result]) -> pd.DataFrame:
-    """Each figure for both styles and the choreographed/orchestrated ratio."""
+    """Each figure for every style, and each later style's ratio to the first (e.g. choreographed / orchestrated)."""
     table = pd.DataFrame([r.summary for r in results]).set_index("style").astype(object).T  # keep ints as ints
     numeric = table.apply(pd.to_numeric, errors="coerce")
-    ratio = numeric["choreographed"] / numeric["orchestrated"]
-    table["choreographed / orchestrated"] = ratio.where(numeric["orchestrated"] != 0).round(2)
+    first, *others = list(table.columns)
+    for other in others:
+        table[f"{other} / {first}"] = (numeric[other] / numeric[first]).where(numeric[first] != 0).round(2)
     return table
 
 

@@ -124,7 +124,7 @@ TRIPS = {
 
 
 def test_jsonata_saga_takes_the_same_paths_as_the_jsonpath_saga(deployment):
-    sagas = {jsonata: ob.saga.orchestrated(deployment, jsonata=jsonata) for jsonata in (False, True)}
+    sagas = {jsonata: ob.styles.Orchestrated.deploy(deployment, jsonata=jsonata) for jsonata in (False, True)}
     runs = {}
     for name, fail in TRIPS.items():  # one trip at a time (warm functions), in both sagas at once
         arns = {jsonata: ob.stepfunctions.start(saga.state_machine, {"trip_id": f"{name}-1", "amount": 10,

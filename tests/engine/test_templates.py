@@ -56,12 +56,13 @@ TRIPS = [{"trip_id": "ok", "amount": 100},
 def test_saga_template_runs_trips_compensates_alerts_and_deletes_cleanly(engine, style):
     timed = Timed(f"t-tmpl-{style[:5]}")
     try:
-        deployed = saga.from_stack(timed.stack(f"saga-{style}"))
+        kind = ob.styles.get(style)
+        deployed = kind.from_stack(timed.deployment, timed.stack(kind.template_name), stack_name=timed.name)
         assert timed.deployment.created and stacks.remains(timed.name)  # positive control for the check below
         ids = [trip["trip_id"] for trip in TRIPS]
         for trip in TRIPS:
-            saga.request(deployed, trip)
-        finals = saga.wait_final(deployed, ids[:3], timeout=60)
+            deployed.request(trip)
+        finals = deployed.wait_final(ids[:3], timeout=60)
         alerts = ob.wait.messages(deployed.alerts.url, 1, timeout=60)
         table = saga.bookings(deployed, ids)
     finally:

@@ -6,12 +6,12 @@ import dataclasses
 import datetime as dt
 import json
 import time
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from ocbook import harness
+from ocbook import harness, styles
+from ocbook.styles import orchestrated
 
 T0 = 1_800_000_000.0
 
@@ -33,7 +33,7 @@ def test_measure_choreographed_counts_events_and_compensation_time(monkeypatch):
     driven = [{"trip_id": "a", "submitted": T0, "seen_final": T0 + 1.5, "status": "CANCELLED"},
               {"trip_id": "b", "submitted": T0, "seen_final": T0 + 2.0, "status": "CONFIRMED"}]
     plans = {"a": {"fail": {"flight": "permanent"}, "duplicate": True}, "b": {"fail": {}, "duplicate": False}}
-    frame = harness.measure(SimpleNamespace(trace="t", state_machine=""), "choreographed", driven, plans)
+    frame = harness.measure(styles.Choreographed(None, {}, "trips", "t", None), driven, plans)
     a, b = frame.set_index("trip_id").loc["a"], frame.set_index("trip_id").loc["b"]
     assert a["injected"] == "flight:permanent" and a["invocations"] == 4 and a["events"] == 2 + 4
     assert a["latency_s"] == pytest.approx(0.9) and a["compensate_s"] == pytest.approx(0.5)
@@ -47,10 +47,11 @@ def test_measure_orchestrated_counts_state_transitions(monkeypatch):
                [("ExecutionStarted", 0), ("TaskStateEntered", 0.05), ("TaskStateExited", 0.2),
                 ("SucceedStateEntered", 0.3), ("ExecutionSucceeded", 0.75)]]
     arns = []
-    monkeypatch.setattr(harness.stepfunctions, "events", lambda arn: arns.append(arn) or history)
-    saga = SimpleNamespace(trace="t", state_machine="arn:aws:states:us-east-1:0:stateMachine:sm")
+    monkeypatch.setattr(orchestrated.stepfunctions, "events", lambda arn: arns.append(arn) or history)
+    saga = styles.Orchestrated(None, {}, "trips", "t", None)
+    saga.state_machine = "arn:aws:states:us-east-1:0:stateMachine:sm"
     driven = [{"trip_id": "a", "submitted": T0, "seen_final": T0 + 3, "status": "CONFIRMED"}]
-    frame = harness.measure(saga, "orchestrated", driven, {"a": {"fail": {}, "duplicate": False}})
+    frame = harness.measure(saga, driven, {"a": {"fail": {}, "duplicate": False}})
     row = frame.iloc[0]
     assert arns == ["arn:aws:states:us-east-1:0:execution:sm:a"]
     assert row["transitions"] == 2 and row["events"] == 0 and row["invocations"] == 1
@@ -136,17 +137,14 @@ def test_a_complete_run_writes_both_files_and_exits_0(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_while_driving_stops_the_trips_in_flight(monkeypatch):
-    saga = SimpleNamespace(trips="trips", state_machine="")
-    monkeypatch.setattr(harness, "deploy", lambda style, deployment: saga)
-    monkeypatch.setattr(harness, "submit", lambda saga, trip: None)
-    class Table:
+    class Saga:
         """The first planned trip has a final status; the others never will."""
 
-        def get_item(self, TableName, Key, ConsistentRead):
-            trip = Key["pk"]["S"]
-            return {"Item": {"status": {"S": "CONFIRMED"}}} if trip.endswith("0000") else {}
+        def status(self, trip_id):
+            return "CONFIRMED" if trip_id.endswith("0000") else None
 
-    monkeypatch.setattr(harness, "client", lambda service: Table())
+    monkeypatch.setattr(harness, "deploy", lambda style, deployment: Saga())
+    monkeypatch.setattr(harness, "submit", lambda saga, trip: None)
 
     def first_then_ctrl_c(futures):
         yield next(f for f in futures if f.result(timeout=10)["trip_id"].endswith("0000"))

@@ -1,0 +1,115 @@
+"""The choreographed saga: services react to each other's events on an EventBridge bus."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+import pandas as pd
+
+from ocbook.clients import client
+from ocbook.deploy import Function
+from ocbook.styles.base import SERVICES, Style
+
+
+class Choreographed(Style):
+    """Each service's rule on the bus comes from the event contract; a trip service records the end (chapter 5)."""
+
+    name: ClassVar[str] = "choreographed"
+    template_name: ClassVar[str] = "saga-choreographed"
+    units: ClassVar[tuple[str, ...]] = ("events",)   # EventBridge bills per event published
+
+    bus: str = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rules: dict[str, str] = {}   # service -> its rule on the bus (empty for a stack: CloudFormation's)
+
+    def build(self) -> None:
+        """A bus, one function per service (and the trip service), rules wired from the event contract."""
+        from booking import contract
+
+        self.bus = self.deployment.bus("bus")
+        for service, reacts_to in contract.reactions(tuple(self.tables)).items():
+            self.event_service(service, reacts_to)
+
+    def env(self, service: str, reacts_to: dict[str, str]) -> dict[str, str]:
+        """A service's configuration: what it reacts to, where it publishes, its tables."""
+        env = {"SERVICE": service, "EVENT_BUS": self.bus, "TRACE_TABLE": self.trace, "TRIPS_TABLE": self.trips,
+               "REACTS_TO": json.dumps(reacts_to, sort_keys=True)}
+        if service in self.tables:
+            env["TABLE"] = self.tables[service]
+        return env
+
+    def event_service(self, service: str, reacts_to: dict[str, str]) -> Function:
+        """One service: its function, its async failure destination, its rule on the bus."""
+        from booking import contract
+
+        fn = self.deployment.function(f"{service}-events", "booking.choreographed.handler", packages=("booking",),
+                                      env=self.env(service, reacts_to))
+        self.deployment.async_config(fn, on_failure=self.alerts.arn)  # retries exhausted: a human has to look
+        self.rules[service] = self.deployment.rule(self.bus, contract.pattern(reacts_to), [fn.arn],
+                                                   kind=f"{service}-rule")
+        self.functions[service] = fn
+        return fn
+
+    @classmethod
+    def template(cls, steps: tuple[str, ...] = SERVICES) -> dict:
+        """templates/saga-choreographed.yaml for these steps."""
+        from ocbook import templates
+
+        return templates.saga_choreographed(steps)
+
+    def adopt(self, outputs: dict[str, str]) -> None:
+        """The bus from the stack's outputs."""
+        self.bus = outputs["EventBusName"]
+
+    def request(self, trip: dict) -> None:
+        """Publish TripRequested; a duplicate request is a second event the services must absorb."""
+        from booking import contract
+
+        entry = {"EventBusName": self.bus, "Source": contract.SOURCE, "DetailType": "TripRequested",
+                 "Detail": json.dumps(trip)}
+        answer = client("events").put_events(Entries=[entry])
+        if answer["FailedEntryCount"]:
+            raise RuntimeError(f"EventBridge refused the TripRequested event: {answer['Entries']}")
+
+    def work(self, trip_id: str, records: pd.DataFrame, requests: int) -> dict:
+        """Events on the bus (the requests and every event a handler published); the trip service's record
+        of the end is when it finished."""
+        closing = records[records["service"] == "trip"]
+        return {"finished": float(closing["ended"].min()) if len(closing) else None,
+                "events": requests + sum(len(out) for out in records["events_out"])}
+
+    def add_step(self, step: str) -> None:
+        """A table, a new service, and every existing service whose reactions change learns its new events."""
+        from booking import contract
+
+        self.refuse_on_stack("add a step")
+        before = contract.reactions(tuple(self.tables))
+        self.tables[step] = self.deployment.table(f"{step}-bookings")
+        after = contract.reactions(tuple(self.tables))
+        lam, events = client("lambda"), client("events")
+        for service, reacts_to in after.items():
+            if service not in before:
+                self.event_service(service, reacts_to)
+            elif before[service] != reacts_to:  # an existing service must learn new events
+                name = self.functions[service].name
+                lam.update_function_configuration(FunctionName=name,
+                                                  Environment={"Variables": self.env(service, reacts_to)})
+                lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+                events.put_rule(Name=self.rules[service], EventBusName=self.bus,
+                                EventPattern=json.dumps(contract.pattern(reacts_to)))
+
+    def wiring(self) -> dict[str, str]:
+        """The rules on the bus (every rule, stack or not) and each service's configured reactions."""
+        events, lam = client("events"), client("lambda")
+        found: dict[str, str] = {}
+        named = {rule: service for service, rule in self.rules.items()}
+        for page in events.get_paginator("list_rules").paginate(EventBusName=self.bus):
+            for rule in page["Rules"]:
+                found[f"rule {named.get(rule['Name'], rule['Name'])}"] = rule.get("EventPattern", "")
+        for service, fn in self.functions.items():
+            env = lam.get_function_configuration(FunctionName=fn.name)["Environment"]["Variables"]
+            found[f"function {service}"] = env.get("REACTS_TO", "")
+        return found

@@ -1,0 +1,98 @@
+"""The orchestrated saga: one function per service and a Step Functions state machine that drives them."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+import pandas as pd
+
+from ocbook import stepfunctions
+from ocbook.clients import client
+from ocbook.deploy import Function
+from ocbook.styles.base import SERVICES, Style
+
+
+class Orchestrated(Style):
+    """A state machine books each step in turn and compensates in reverse order (chapter 4)."""
+
+    name: ClassVar[str] = "orchestrated"
+    template_name: ClassVar[str] = "saga-orchestrated"
+    units: ClassVar[tuple[str, ...]] = ("transitions",)   # Standard workflows are billed per state transition
+
+    state_machine: str = ""   # its ARN
+    definition: dict          # the definition deployed (Amazon States Language)
+
+    def build(self, approvals_url: str | None = None, type: str = "STANDARD", jsonata: bool = False) -> None:
+        """A function per service and the state machine (JSONata if asked; an approval step if given a queue)."""
+        for service in self.tables:
+            self.service_function(service)
+        self.definition = self.definition_for(approvals_url, jsonata)
+        self.state_machine = self.deployment.state_machine("trip-saga", self.definition, type=type)
+
+    def service_function(self, service: str) -> Function:
+        """The Lambda function of one service."""
+        self.functions[service] = self.deployment.function(
+            f"{service}-svc", "booking.orchestrated.handler", packages=("booking",),
+            env={"SERVICE": service, "TABLE": self.tables[service], "TRACE_TABLE": self.trace})
+        return self.functions[service]
+
+    def definition_for(self, approvals_url: str | None = None, jsonata: bool = False) -> dict:
+        """The saga definition over the saga's steps (in the order of its tables), JSONPath or JSONata."""
+        from booking.definition import saga as jsonpath_definition
+        from booking.definition import saga_jsonata as jsonata_definition
+
+        steps = tuple(self.tables)
+        build = jsonata_definition if jsonata else jsonpath_definition
+        return build({s: self.functions[s].arn for s in steps}, self.trips, self.alerts.url, approvals_url,
+                     steps=steps)
+
+    @classmethod
+    def template(cls, steps: tuple[str, ...] = SERVICES) -> dict:
+        """templates/saga-orchestrated.yaml for these steps."""
+        from ocbook import templates
+
+        return templates.saga_orchestrated(steps)
+
+    @classmethod
+    def companions(cls, steps: tuple[str, ...] = SERVICES) -> dict[str, str]:
+        """The state machine's definition file (DefinitionUri)."""
+        from ocbook import templates
+
+        return {"saga-orchestrated.asl.json": json.dumps(templates.saga_definition(steps), indent=2) + "\n"}
+
+    def adopt(self, outputs: dict[str, str]) -> None:
+        """The state machine from the stack's outputs."""
+        self.state_machine = outputs["StateMachineArn"]
+        self.definition = json.loads(client("stepfunctions").describe_state_machine(
+            stateMachineArn=self.state_machine)["definition"])
+
+    def request(self, trip: dict) -> None:
+        """Start an execution named after the trip: a Standard machine starts a name once, so a duplicate
+        request is absorbed by Step Functions itself."""
+        stepfunctions.start(self.state_machine, trip, name=trip["trip_id"])
+
+    def execution_arn(self, trip_id: str) -> str:
+        """The ARN of the execution named after a trip."""
+        return f"{self.state_machine.replace(':stateMachine:', ':execution:')}:{trip_id}"
+
+    def work(self, trip_id: str, records: pd.DataFrame, requests: int) -> dict:
+        """State transitions of the trip's execution; it finished when its history ends."""
+        history = stepfunctions.events(self.execution_arn(trip_id))
+        return {"finished": history[-1]["timestamp"].timestamp(),
+                "transitions": sum(e["type"].endswith("StateEntered") for e in history)}
+
+    def add_step(self, step: str) -> None:
+        """A table and a function for the step, then a new definition: the one artefact that knows the flow."""
+        self.refuse_on_stack("add a step")
+        self.tables[step] = self.deployment.table(f"{step}-bookings")
+        self.service_function(step)
+        self.definition = self.definition_for()
+        client("stepfunctions").update_state_machine(stateMachineArn=self.state_machine,
+                                                     definition=json.dumps(self.definition))
+
+    def wiring(self) -> dict[str, str]:
+        """The deployed definition's states."""
+        definition = json.loads(client("stepfunctions").describe_state_machine(
+            stateMachineArn=self.state_machine)["definition"])
+        return {f"state {name}": json.dumps(state, sort_keys=True) for name, state in definition["States"].items()}

@@ -1,0 +1,108 @@
+"""The saga styles as objects: one interface, a registry, and a third style needing nothing else."""
+
+from __future__ import annotations
+
+import inspect
+from typing import ClassVar
+
+import pandas as pd
+import pytest
+
+from ocbook import harness, styles, templates
+from ocbook.styles import Style
+
+INTERFACE = ("template", "build", "request", "work", "add_step", "wiring")  # what each style must define
+
+
+def missing(style: type[Style]) -> list[str]:
+    """The interface methods a style leaves to the base class (which only raises)."""
+    return [m for m in INTERFACE if inspect.getattr_static(style, m) is inspect.getattr_static(Style, m)]
+
+
+@pytest.mark.parametrize("name", list(styles.ALL))
+def test_every_registered_style_implements_the_whole_interface(name):
+    style = styles.get(name)
+    assert issubclass(style, Style) and style.name == name and style.units
+    assert missing(style) == []
+
+
+def test_the_interface_check_sees_a_missing_method():
+    class Half(Style):  # positive control for the check above
+        name = "half"
+
+        def request(self, trip):
+            pass
+
+    assert missing(Half) == ["template", "build", "work", "add_step", "wiring"]
+
+
+@pytest.mark.parametrize("name", list(styles.ALL))
+def test_a_style_generates_its_committed_template_and_companions(name):
+    style = styles.get(name)
+    assert style.template() == templates.load(style.template_name)
+    for filename, text in style.companions().items():
+        assert text == templates.path(filename).read_text()
+
+
+def test_a_template_for_more_steps_has_the_new_step():
+    for style in styles.ALL.values():
+        assert "InsuranceFunction" in style.template((*styles.SERVICES, "insurance"))["Resources"]
+        assert "InsuranceFunction" not in style.template()["Resources"]
+
+
+def test_an_unknown_style_says_which_exist():
+    with pytest.raises(ValueError, match="no saga style 'durable': use one of orchestrated, choreographed"):
+        styles.get("durable")
+
+
+def test_style_options_and_a_stack_do_not_mix():
+    with pytest.raises(ValueError, match="approvals_url cannot be set on the template's stack"):
+        styles.Orchestrated.deploy(None, stack=True, approvals_url="https://queue")
+
+
+@pytest.mark.parametrize("name", list(styles.ALL))
+def test_a_stack_saga_refuses_to_be_changed_behind_cloudformation(name):
+    saga = styles.get(name)(None, {"hotel": "t"}, "trips", "trace", None, stack="s-1")
+    with pytest.raises(RuntimeError, match="deployed from its template: add a step by deploying the template"):
+        saga.add_step("insurance")
+    assert saga.tables == {"hotel": "t"}  # nothing touched
+
+
+def test_choreographed_work_counts_requests_and_published_events():
+    saga = styles.Choreographed(None, {}, "trips", "trace", None)
+    records = pd.DataFrame([{"service": "hotel", "events_out": ["HotelBooked"], "ended": 5.0},
+                            {"service": "trip", "events_out": ["TripConfirmed"], "ended": 7.0}])
+    assert saga.work("a", records, requests=2) == {"finished": 7.0, "events": 4}
+    assert saga.work("a", records.iloc[:1], requests=1) == {"finished": None, "events": 2}
+
+
+def test_a_third_style_needs_only_its_class_and_its_registry_entry(monkeypatch):
+    class Durable(Style):
+        """A stand-in for a later style with its own work unit."""
+
+        name: ClassVar[str] = "durable"
+        units: ClassVar[tuple[str, ...]] = ("checkpoints",)
+
+        def work(self, trip_id, records, requests):
+            return {"finished": None, "checkpoints": 3}
+
+    monkeypatch.setitem(styles.ALL, "durable", Durable)
+    monkeypatch.setattr(harness.trace, "records", lambda table: pd.DataFrame(
+        [{"trip": "d-1", "service": "hotel", "events_out": [], "ended": 1.0, "outcome": "ok"}]))
+    driven = [{"trip_id": "d-1", "submitted": 0.0, "seen_final": 2.0, "status": "CONFIRMED"}]
+    plans = {"d-1": {"fail": {}, "duplicate": False}}
+    frame = harness.measure(Durable(None, {}, "trips", "trace", None), driven, plans)
+    row = frame.iloc[0]
+    assert (row["style"], row["checkpoints"], row["events"], row["transitions"]) == ("durable", 3, 0, 0)
+    assert row["latency_s"] == 2.0  # no record of the end: the client's view
+    result = harness.Result("durable", harness.Settings(trips=1), frame, [], 2.0)
+    assert harness.summarise(result)["checkpoints_per_trip"] == 3
+    assert styles.get("durable") is Durable and "durable" in styles.names()
+
+
+def test_ratios_compare_every_later_style_with_the_first():
+    results = [harness.Result(n, harness.Settings(), pd.DataFrame(), [], 1.0, summary={"style": n, "trips": t})
+               for n, t in (("orchestrated", 4), ("choreographed", 6), ("durable", 2))]
+    table = harness.ratios(results)
+    assert table.loc["trips", "choreographed / orchestrated"] == 1.5
+    assert table.loc["trips", "durable / orchestrated"] == 0.5
