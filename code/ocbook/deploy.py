@@ -323,6 +323,10 @@ class Deployment:
             "LambdaFunctionConfigurations": [{"LambdaFunctionArn": function.arn, "Events": list(events)}]})
 
     # ------------------------------------------------------------ infrastructure as code
+    def stack_names(self) -> tuple[str, ...]:
+        """The stacks this deployment created (even one that failed)."""
+        return tuple(name for kind, name in self.created if kind == "stack")
+
     def stack(self, kind: str, template: str | dict, parameters: dict[str, str] | None = None,
               progress: bool = True, timeout: float = 180) -> dict[str, str]:
         """A CloudFormation stack from a SAM template (a name under templates/, a path, or a dict): the handler
@@ -344,7 +348,8 @@ class Deployment:
         name = self.name(kind, 128, family="stack")
         packaged = stacks.packaged(body, upload, base)
         stacks.create(name, packaged, parameters, stacks.tags(self.prefix, kind))
-        self.record("stack", name, lambda: (stacks.delete(name), stacks.delete_log_groups(name)))
+        self.record("stack", name, lambda: (stacks.delete(name), stacks.delete_log_groups(name),
+                                            stacks.clear_leftovers(self.prefix, exclude=self.stack_names())))
         began = time.monotonic()
         described = stacks.wait_created(name, timeout, progress)
         self.stacks[name] = described["StackId"]

@@ -151,28 +151,38 @@ def listed() -> list[dict]:
         raise
 
 
-def leftovers(prefix: str, kind: str) -> list[tuple[str, bool]]:
-    """Stacks of an earlier run of the same deployment and kind: (name, its creating process still runs)."""
+def leftovers(prefix: str, kind: str | None = None) -> list[tuple[str, bool]]:
+    """Stacks of an earlier run of the same deployment (and kind, if given): (name, its creating process still
+    runs)."""
     found = []
     for stack in listed():
         tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
-        if stack["StackStatus"] in GONE or tags.get(TAG_DEPLOYMENT) != prefix or tags.get(TAG_KIND) != kind:
+        if stack["StackStatus"] in GONE or tags.get(TAG_DEPLOYMENT) != prefix \
+                or kind is not None and tags.get(TAG_KIND) != kind:
             continue
         pid = int(tags.get(TAG_PID, "0") or 0)
         found.append((stack["StackName"], pid == os.getpid() or alive(pid)))
     return found
 
 
-def clear_leftovers(prefix: str, kind: str) -> list[str]:
-    """Delete stacks an interrupted run of this deployment left behind; report (never touch) live ones."""
+def clear_leftovers(prefix: str, kind: str | None = None, exclude: tuple[str, ...] = ()) -> list[str]:
+    """Delete stacks an interrupted run of this deployment left behind; report (never touch) live ones, and
+    report one that cannot be deleted with the reason and the command to retry, without stopping."""
     removed = []
     for name, live in leftovers(prefix, kind):
+        if name in exclude:
+            continue
         if live:
             LOG.warning("stack %s (deployment %s) belongs to a process that still runs; left alone", name, prefix)
             print(f"note: stack {name} of deployment {prefix!r} belongs to a running process; left alone")
             continue
         print(f"deleting stack {name}, left behind by an interrupted run of deployment {prefix!r}")
-        delete(name)
+        try:
+            delete(name)
+        except StackFailed as exc:
+            print(f"note: {exc}; retry with `aws cloudformation delete-stack --stack-name {name}` "
+                  f"(add --endpoint-url for the engine)")
+            continue
         removed.append(name)
     return removed
 

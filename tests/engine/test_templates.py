@@ -121,17 +121,24 @@ def test_a_stack_left_by_an_interrupted_run_is_deleted_by_the_next_run(engine):
                           text=True, check=True)
     dead_pid = gone.stdout.strip()  # a process that has ended: the "interrupted run"
     queue_only = {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {}}}}
-    old = f"t-tmpl-left-stack-{time.time_ns() % 10**6}"
-    tags = [t if t["Key"] != stacks.TAG_PID else {**t, "Value": dead_pid} for t in stacks.tags("t-tmpl-left", "stack")]
-    stacks.create(old, queue_only, None, tags)
+    left = {}  # kind -> a stack of that kind left by the dead process
+    for kind in ("stack", "other"):
+        left[kind] = f"t-tmpl-left-{kind}-{time.time_ns() % 10**6}"
+        tags = [t if t["Key"] != stacks.TAG_PID else {**t, "Value": dead_pid} for t in stacks.tags("t-tmpl-left", kind)]
+        stacks.create(left[kind], queue_only, None, tags)
+    old, other = left["stack"], left["other"]
     try:
-        stacks.wait_created(old, progress=False)
+        for name in left.values():
+            stacks.wait_created(name, progress=False)
         assert (old, False) in stacks.leftovers("t-tmpl-left", "stack")  # positive control
         with ob.Deployment("t-tmpl-left") as deployment:
             deployment.stack("stack", queue_only, progress=False)
-            assert stacks.describe(old) is None
+            assert stacks.describe(old) is None  # the same kind: deleted before ours is created
             assert [live for _, live in stacks.leftovers("t-tmpl-left", "stack")] == [True]  # ours: left alone
+            assert stacks.describe(other) is not None  # another kind: still there until the teardown
+        assert stacks.describe(other) is None  # the teardown of the same deployment name deleted it
     finally:
-        if stacks.describe(old):
-            stacks.delete(old)
+        for name in left.values():
+            if stacks.describe(name):
+                stacks.delete(name)
     assert templates.FOLDER.is_dir()
