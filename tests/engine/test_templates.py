@@ -142,3 +142,35 @@ def test_a_stack_left_by_an_interrupted_run_is_deleted_by_the_next_run(engine):
             if stacks.describe(name):
                 stacks.delete(name)
     assert templates.FOLDER.is_dir()
+
+
+def rule_template(types: list[str]) -> dict:
+    """A bus, a queue, and a rule on the bus sending the given detail types to the queue."""
+    return {"Resources": {
+        "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}-bus"}}},
+        "Q": {"Type": "AWS::SQS::Queue", "Properties": {}},
+        "R": {"Type": "AWS::Events::Rule", "Properties": {
+            "EventBusName": {"Ref": "Bus"}, "EventPattern": {"detail-type": types},
+            "Targets": [{"Id": "q", "Arn": {"Fn::GetAtt": ["Q", "Arn"]}}]}}},
+        "Outputs": {"Rule": {"Value": {"Ref": "R"}}, "Bus": {"Value": {"Ref": "Bus"}}}}
+
+
+def test_difference_an_updated_rule_keeps_its_old_pattern(engine):
+    """AWS updates a rule's EventPattern in place ("Update requires: No interruption"); LocalStack's
+    AWS::Events::Rule provider has no update, yet the stack reports UPDATE_COMPLETE. This is why a saga
+    deployed as a stack is not changed by updating it (Style.add_step refuses): the choreography's
+    existing rules would keep reacting to the old events."""
+    cfn = ob.client("cloudformation")
+    with ob.Deployment("t-tmpl-upd") as deployment:
+        outputs = deployment.stack("rule", rule_template(["A"]), progress=False)
+        (name,) = deployment.stack_names()
+        cfn.update_stack(StackName=name, TemplateBody=json.dumps(rule_template(["A", "B"])))
+        status = ob.wait.poll(lambda: (s := stacks.describe(name)["StackStatus"]).endswith(("_COMPLETE", "_FAILED"))
+                              and not s.endswith("CLEANUP_IN_PROGRESS") and s, 60, interval=0.3,
+                              what="the stack update")
+        body = cfn.get_template(StackName=name)["TemplateBody"]  # boto3 parses a JSON body into a dict
+        stored = json.loads(body) if isinstance(body, str) else body
+        rule = ob.client("events").describe_rule(Name=outputs["Rule"].split("|")[-1], EventBusName=outputs["Bus"])
+    assert status == "UPDATE_COMPLETE"
+    assert stored["Resources"]["R"]["Properties"]["EventPattern"] == {"detail-type": ["A", "B"]}  # accepted
+    assert json.loads(rule["EventPattern"]) == {"detail-type": ["A"]}  # AWS: ["A", "B"]

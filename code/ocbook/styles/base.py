@@ -137,7 +137,8 @@ class Style:
         raise NotImplementedError
 
     def refuse_on_stack(self, what: str) -> None:
-        """A stack's resources belong to CloudFormation: changing them with boto3 would drift."""
+        """A stack's resources belong to CloudFormation: changing them with boto3 would drift (and on the engine
+        an updated stack keeps its rules' old patterns: README, known differences)."""
         if self.stack:
             raise RuntimeError(f"{self!r} was deployed from its template: {what} by deploying the template for the "
                                f"new steps (deploy(deployment, steps, stack=True)), not by editing its resources")
