@@ -41,6 +41,36 @@ def describe_time_scale() -> str:
     return f"time scale: 1/{1 / scale:g} (one AWS minute of waiting lasts {60 * scale:g} s here)"
 
 
+def describe() -> str:
+    """One line for a chapter's reader: which LocalStack produced the outputs, and at what time scale."""
+    scale = time_scale()
+    if scale is None:
+        return (f"Outputs from a LocalStack at {endpoint()} that is not the book's engine: cells that need the "
+                "engine say so in one line and are skipped; AWS's waits run at whatever this LocalStack uses.")
+    return f"Outputs from the book's engine (LocalStack and the book's plugins); {describe_time_scale()}."
+
+
+def skipped(what: str, needs: str) -> str | None:
+    """None on the book's engine; elsewhere the one line a chapter prints instead of running `what`.
+
+    The check is the one the engine-only cells share: the engine's clock endpoint answers only on the book's
+    engine (`time_scale()` is None elsewhere).
+    """
+    if time_scale() is not None:
+        return None
+    return f"skipped: {what}: it needs {needs}, which only the book's engine has (this LocalStack: {endpoint()})"
+
+
+def aws_wait(seconds: float) -> float:
+    """How long one of AWS's waits (Lambda's async retry delays) lasts here: scaled on the book's engine.
+
+    Another LocalStack is taken to wait as long as AWS (its Lambda retry delays default to AWS's 1 and 2
+    minutes), so a chapter's timeouts still cover the retries there.
+    """
+    scale = time_scale()
+    return seconds * (1.0 if scale is None else scale)
+
+
 def plan_delivery_fault(target_arn: str, count: int, code: str = "ThrottlingException", status: int = 429) -> bool:
     """Make the next `count` EventBridge deliveries to a target fail as a throttled service would (engine only)."""
     return _call("/_ocbook/events/faults", {"TargetArn": target_arn, "ErrorCode": code, "StatusCode": status,

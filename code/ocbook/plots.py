@@ -31,16 +31,34 @@ def use_svg() -> bool:
 use_svg()
 
 
+def label_groups(offsets: list[float], span: float, share: float = 0.04) -> list[tuple[float, str]]:
+    """Attempt labels that do not sit on each other: attempts closer than `share` of the span share one label.
+
+    [0, 0.01, 0.02] over a 6 s axis gives [(0, "1-3")]; [0, 1, 3] gives one label per attempt.
+    """
+    groups: list[list[tuple[int, float]]] = []
+    for number, offset in enumerate(sorted(offsets), 1):
+        if groups and offset - groups[-1][0][1] < share * max(span, 1e-9):
+            groups[-1].append((number, offset))
+        else:
+            groups.append([(number, offset)])
+    return [(group[0][1], str(group[0][0]) if len(group) == 1 else f"{group[0][0]}\u2013{group[-1][0]}")
+            for group in groups]
+
+
 def attempts(series: dict[str, list[float]], title: str = "", unit: str = "s"):
-    """Attempt number (1, 2, ...) against time since the first attempt, one marker line per series."""
+    """Attempt number (1, 2, ...) against time since the first attempt, one marker line per series.
+
+    Attempts too close together to be told apart on the axis (a stream poller's immediate retries) share one
+    label, "1\u20133", so the numbers never sit on each other.
+    """
     fig, ax = plt.subplots(figsize=(7, 0.6 + 0.45 * max(2, len(series))))
-    for row, times in enumerate(series.values()):
-        start = min(times) if times else 0
-        offsets = [t - start for t in sorted(times)]
+    offsets_of = {name: [t - min(times) for t in sorted(times)] if times else [] for name, times in series.items()}
+    span = max((max(offsets) for offsets in offsets_of.values() if offsets), default=0.0)
+    for row, offsets in enumerate(offsets_of.values()):
         ax.plot(offsets, [row] * len(offsets), marker="o", linestyle="-", linewidth=1)
-        for number, offset in enumerate(offsets, 1):
-            ax.annotate(str(number), (offset, row), textcoords="offset points", xytext=(0, 7), ha="center",
-                        fontsize=8)
+        for offset, label in label_groups(offsets, span):
+            ax.annotate(label, (offset, row), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
     ax.set_yticks(range(len(series)), list(series))
     ax.set_ylim(-0.7, len(series) - 0.3)
     ax.set_xlabel(f"time since the first attempt ({unit}); numbers are attempts")
