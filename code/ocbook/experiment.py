@@ -328,9 +328,14 @@ def write(run_: Run, out: Path) -> list[Path]:
     return [out / name for name in files] + [out / "summary.json"]
 
 
-def load(folder: Path) -> dict:
-    """A written experiment: its summary and its tables."""
+STORED = Path(__file__).resolve().parents[2] / "results" / "experiment"   # what `make experiment` writes
+
+
+def load(folder: Path = STORED) -> dict | None:
+    """A written experiment: its summary and its tables; None if there is none in `folder`."""
     folder = Path(folder)
+    if not (folder / "summary.json").exists():
+        return None
     found = {"summary": json.loads((folder / "summary.json").read_text())}
     for name in ("trips", "batches", "figures", "warmup", "ratios", "costs"):
         found[name] = pd.read_csv(folder / f"{name}.csv")
@@ -373,3 +378,16 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def table(found: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """Figures (or ratios) for a page: one row per figure, one column per style (or ratio), 'est [low, high]'."""
+    column = "style" if "style" in found else "ratio"
+    cells = found.assign(value=[f"{r.estimate:.{digits}f} [{r.low:.{digits}f}, {r.high:.{digits}f}]"
+                                for r in found.itertuples()])
+    shown = cells.pivot(index="figure", columns=column, values="value")
+    order = [f for f in [*TRIP_FIGURES, *BATCH_FIGURES] if f in shown.index]
+    shown = shown.reindex(order)
+    shown.index = [f"{LABELS[f]} ({f})" for f in order]
+    shown.columns.name = None
+    return shown
