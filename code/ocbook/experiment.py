@@ -45,7 +45,9 @@ TRIP_FIGURES = {
     "invocations_per_trip": ("invocations", stats.mean, "Lambda invocations per trip"),
     "events_per_trip": ("events", stats.mean, "events published per trip"),
     "transitions_per_trip": ("transitions_billed", stats.mean, "billed state transitions per trip"),
-    "usd_per_million_trips": ("usd_per_million", stats.mean, "cost per trip"),
+    "usd_per_million_trips": ("usd_per_million", stats.mean, "cost per trip (a state machine as Standard)"),
+    "usd_express_per_million_trips": ("usd_express_per_million", stats.mean,
+                                      "cost per trip (a state machine as Express)"),
 }
 BATCH_FIGURES = {"throughput_per_s": ("throughput_per_s", stats.mean, "throughput")}
 LABELS = {name: spec[2] for name, spec in {**TRIP_FIGURES, **BATCH_FIGURES}.items()}
@@ -209,6 +211,7 @@ def run(design: Design = Design(), styles: tuple[str, ...] = harness.STYLES, pro
             frame["projected_s"] = projection.project(frame, records, asynchronous=not saga.state_machine)
             frame = frame.join(units(saga, frame, records, by_id))
             frame["usd_per_million"] = cost.dollars(frame)["total"] * 1e6
+            frame["usd_express_per_million"] = cost.dollars(frame, express=True)["total"] * 1e6
             frame["reordered"] = [by_id[t]["reordered"] for t in frame["trip_id"]]
             before = sagas.bookings(saga, list(by_id))
             outcomes = [disturb(saga, by_id[t], records) for t in frame.loc[frame["reordered"], "trip_id"]]
@@ -289,7 +292,8 @@ def costs(run_: Run) -> pd.DataFrame:
 
 
 def conclusion(ratio_table: pd.DataFrame, wanted: tuple[str, ...] = ("p50_s", "p99_s", "projected_p99_s",
-               "throughput_per_s", "compensate_p50_s", "invocations_per_trip", "usd_per_million_trips")) -> list[str]:
+               "throughput_per_s", "compensate_p50_s", "invocations_per_trip", "usd_per_million_trips",
+               "usd_express_per_million_trips")) -> list[str]:
     """One sentence per figure: a difference only where the ratio's interval excludes 1."""
     sentences = []
     for row in ratio_table[ratio_table["figure"].isin(wanted)].itertuples():
@@ -297,12 +301,17 @@ def conclusion(ratio_table: pd.DataFrame, wanted: tuple[str, ...] = ("p50_s", "p
         interval = f"ratio {row.estimate:.2f}, 95 % interval {row.low:.2f}–{row.high:.2f} over {row.over}"
         if row.differs:
             more = "higher" if row.estimate > 1 else "lower"
-            sentences.append(f"{LABELS[row.figure].capitalize()}: {more} in the {style} saga than in the "
+            sentences.append(f"{sentence_case(LABELS[row.figure])}: {more} in the {style} saga than in the "
                              f"{reference} one ({interval}).")
         else:
-            sentences.append(f"{LABELS[row.figure].capitalize()}: no measurable difference between {style} and "
+            sentences.append(f"{sentence_case(LABELS[row.figure])}: no measurable difference between {style} and "
                              f"{reference} ({interval}, which includes 1).")
     return sentences
+
+
+def sentence_case(text: str) -> str:
+    """The text with its first letter in upper case (the rest, e.g. 'AWS', unchanged)."""
+    return text[:1].upper() + text[1:]
 
 
 def p_miss(rate: float, n: int) -> float:
@@ -332,14 +341,22 @@ STORED = Path(__file__).resolve().parents[2] / "results" / "experiment"   # what
 
 
 def load(folder: Path = STORED) -> dict | None:
-    """A written experiment: its summary and its tables; None if there is none in `folder`."""
+    """A written experiment, its figures, ratios and costs computed again from its trips and batches (so the
+    dollars follow the current price file); None if there is none in `folder`."""
     folder = Path(folder)
     if not (folder / "summary.json").exists():
         return None
-    found = {"summary": json.loads((folder / "summary.json").read_text())}
-    for name in ("trips", "batches", "figures", "warmup", "ratios", "costs"):
-        found[name] = pd.read_csv(folder / f"{name}.csv")
-    return found
+    summary = json.loads((folder / "summary.json").read_text())
+    trips, batches = pd.read_csv(folder / "trips.csv"), pd.read_csv(folder / "batches.csv")
+    trips["usd_per_million"] = cost.dollars(trips)["total"] * 1e6
+    trips["usd_express_per_million"] = cost.dollars(trips, express=True)["total"] * 1e6
+    shape = summary["design"]
+    settings = harness.Settings(**{f.name: shape[f.name] for f in dataclasses.fields(harness.Settings)})
+    design = Design(settings, shape["repetitions"], shape["warmup"], shape["reordered"])
+    found = Run(design, tuple(summary["styles"]), trips, batches, summary["violations"], summary["disturbed"],
+                {k: summary[k] for k in ("machine", "date_utc", "endpoint", "time_scale")})
+    return {"summary": summary, "run": found, "figures": figures(found), "warmup": figures(found, WARM_UP),
+            "ratios": ratios(found), "costs": costs(found)}
 
 
 def parser() -> argparse.ArgumentParser:

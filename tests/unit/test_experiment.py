@@ -33,7 +33,8 @@ def synthetic(styles=("a", "b", "c"), scale=SCALE, n=60) -> experiment.Run:
                              "lambda_gb_s": 0.05, "events_published": 5 if style == "b" else 0, "ddb_writes": 4,
                              "sqs_requests": 0, "express_requests": 0 if style == "b" else 1,
                              "express_gb_s": 0 if style == "b" else 0.03,
-                             "usd_per_million": 10.0 * scale[style] + rng.normal(0, 0.1)})
+                             "usd_per_million": 10.0 * scale[style] + rng.normal(0, 0.1),
+                             "usd_express_per_million": 5.0 * scale[style] + rng.normal(0, 0.1)})
         for rep in (1, 2, 3):
             batches.append({"style": style, "phase": experiment.MEASURED, "repetition": rep, "trips": n // 3,
                             "wall_s": 10.0, "throughput_per_s": 2.0 + rng.normal(0, 0.05)})
