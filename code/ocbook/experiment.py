@@ -215,7 +215,7 @@ def run(design: Design = Design(), styles: tuple[str, ...] = harness.STYLES, pro
             frame["reordered"] = [by_id[t]["reordered"] for t in frame["trip_id"]]
             before = sagas.bookings(saga, list(by_id))
             outcomes = [disturb(saga, by_id[t], records) for t in frame.loc[frame["reordered"], "trip_id"]]
-            harness.settle(saga)
+            harness.settle(saga, quiet_for=1.0)
             after = sagas.bookings(saga, list(by_id))
             changed = [f"{t}: final status {before.loc[t, 'trip']} -> {after.loc[t, 'trip']} after a late event"
                        for t in after.index if after.loc[t, "trip"] != before.loc[t, "trip"]]
