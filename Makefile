@@ -26,7 +26,7 @@ LAB_PORT ?= 8888
 
 .PHONY: book test setup sysdeps-book sysdeps-test engine-setup engine-start engine-stop engine-status engine-logs \
         bench serve clean chapter chapter-memory unit conformance notebooks site site-check expected lock \
-        workflow-lint lint templates templates-lint
+        workflow-lint lint templates templates-lint experiment
 
 book: sysdeps-book setup
 	@$(FRESH_CACHE)
@@ -125,6 +125,11 @@ notebooks: setup
 	$(WITH_ENGINE) $(PYTEST) chapters
 chapter: setup
 	$(WITH_ENGINE) $(PYTEST) chapters -k "$(N)"
+# the large comparison (ocbook.experiment): 5 repetitions x 100 trips per style after 8 warm-up trips, with faults,
+# duplicated and reordered events; writes results/experiment/ (commit it: chapter 6 reads it). About 15 min.
+experiment: setup
+	$(WITH_ENGINE) $(PY) -m ocbook.experiment --trips 100 --repetitions 5 --warmup 8 --concurrency 8 \
+	    --out results/experiment
 chapter-memory: engine-start
 	$(LAUNCH) peak -- $(PYTEST) chapters -q -k "$(N)"
 # record the outputs of cells tagged nbval-check-output from the notebooks the site build executed

@@ -219,9 +219,25 @@ def ratios(results: list[Result]) -> pd.DataFrame:
 
 
 def machine() -> str:
-    """Where the figures come from."""
-    return (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores), LocalStack 2026.3.0 embedded "
-            f"engine, Python {platform.python_version()}")
+    """Where the figures come from: this machine and the LocalStack really used."""
+    return (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores), Python {platform.python_version()}, "
+            f"{engine_used()}")
+
+
+def engine_used() -> str:
+    """The endpoint in use and what it is: the book's embedded engine, an explicit endpoint, or another LocalStack."""
+    from ocbook import engine
+    from ocbook.endpoints import endpoint, explicit, fetch_json
+
+    url = endpoint()
+    health = fetch_json(f"{url}/_localstack/health", timeout=5)
+    version = health.get("version") if isinstance(health, dict) else None
+    ours = engine.time_scale() is not None
+    kind = ("the book's embedded engine" if ours and not explicit()
+            else "the book's engine, named by AWS_ENDPOINT_URL/LOCALSTACK_ENDPOINT" if ours
+            else "a LocalStack named by AWS_ENDPOINT_URL/LOCALSTACK_ENDPOINT" if explicit()
+            else "a LocalStack already running")
+    return f"LocalStack {version or '(version unknown)'} at {url}, {kind}"
 
 
 def at_least_one(text: str) -> int:

@@ -67,3 +67,22 @@ def attempts(series: dict[str, list[float]], title: str = "", unit: str = "s"):
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def intervals(ax, table, figures: list[str], styles: list[str], colours: dict[str, str],
+              labels: list[str] | None = None):
+    """Bars of estimates with their confidence intervals as error bars: a group per figure, a bar per style.
+
+    `table` has the columns figure, style, estimate, low, high (ocbook.experiment.figures).
+    """
+    import numpy as np
+
+    width = 0.8 / max(len(styles), 1)
+    for n, style in enumerate(styles):
+        rows = table[table["style"] == style].set_index("figure").reindex(figures)
+        x = np.arange(len(figures)) + (n - (len(styles) - 1) / 2) * width
+        error = [(rows["estimate"] - rows["low"]).clip(lower=0), (rows["high"] - rows["estimate"]).clip(lower=0)]
+        ax.bar(x, rows["estimate"], width, yerr=error, capsize=3, label=style, color=colours.get(style, "#6b7280"),
+               error_kw={"elinewidth": 1, "ecolor": "#111827"})
+    ax.set_xticks(range(len(figures)), labels or figures)
+    return ax

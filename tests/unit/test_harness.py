@@ -157,3 +157,21 @@ def test_ctrl_c_while_driving_stops_the_trips_in_flight(monkeypatch):
         harness.run_style("choreographed", settings, progress=False)
     assert [t["trip_id"][-4:] for t in caught.value.driven] == ["0000"]
     assert time.monotonic() - began < settings.timeout  # the waiting trips gave up; none ran into its timeout
+
+
+@pytest.mark.parametrize(("explicit", "scale", "expected"), [
+    (None, 1 / 60, "the book's embedded engine"),
+    ("http://ls:4566", None, "a LocalStack named by AWS_ENDPOINT_URL/LOCALSTACK_ENDPOINT"),
+    ("http://ls:4566", 1 / 60, "the book's engine, named by AWS_ENDPOINT_URL/LOCALSTACK_ENDPOINT"),
+    (None, None, "a LocalStack already running"),
+])
+def test_the_engine_used_is_named_as_what_it_really_is(monkeypatch, explicit, scale, expected):
+    from ocbook import endpoints, engine
+
+    url = explicit or "http://127.0.0.1:4630"
+    monkeypatch.setattr(endpoints, "endpoint", lambda: url)
+    monkeypatch.setattr(endpoints, "explicit", lambda: explicit)
+    monkeypatch.setattr(endpoints, "fetch_json", lambda *a, **k: {"version": "2026.3.0"})
+    monkeypatch.setattr(engine, "time_scale", lambda: scale)
+    assert harness.engine_used() == f"LocalStack 2026.3.0 at {url}, {expected}"
+    assert harness.machine().endswith(expected)
