@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ocbook import cost, harness, projection, stats, stepfunctions, trace
+from ocbook import cost, harness, projection, stats, styles, trace
 from ocbook import saga as sagas
 from ocbook.clients import all_pages, client
 from ocbook.deploy import Deployment
@@ -92,7 +92,7 @@ def where() -> dict:
             "endpoint": harness.engine_used(), "time_scale": engine.time_scale()}
 
 
-def drive_batch(saga: sagas.Saga, trips: list[dict], concurrency: int, timeout: float) -> tuple[list[dict], float]:
+def drive_batch(saga: styles.Style, trips: list[dict], concurrency: int, timeout: float) -> tuple[list[dict], float]:
     """Drive a batch of trips with `concurrency` in flight; the client's view of each, and the batch's wall time."""
     began = time.time()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -117,19 +117,9 @@ def queue_messages(url: str) -> int:
     return sum(int(v) for v in found.values())
 
 
-def history_counts(saga: sagas.Saga, trip_id: str) -> dict:
-    """From an execution's history: billed transitions (states entered plus retries) and its duration."""
-    history = stepfunctions.events(harness.execution_arn(saga, trip_id))
-    kinds = [e["type"] for e in history]
-    entered = sum(k.endswith("StateEntered") for k in kinds)
-    tasks = sum(k == "TaskStateEntered" for k in kinds)
-    scheduled = sum(k in ("LambdaFunctionScheduled", "TaskScheduled") for k in kinds)
-    return {"transitions_billed": entered + max(0, scheduled - tasks),
-            "duration_s": (history[-1]["timestamp"] - history[0]["timestamp"]).total_seconds()}
-
-
-def units(saga: sagas.Saga, frame: pd.DataFrame, records: pd.DataFrame, plans: dict[str, dict]) -> pd.DataFrame:
-    """Per trip, the billed units of what ran (see the chapter for what each counts and leaves out)."""
+def units(saga: styles.Style, frame: pd.DataFrame, records: pd.DataFrame, plans: dict[str, dict]) -> pd.DataFrame:
+    """Per trip, the billed units of what ran (see the chapter for what each counts and leaves out): the services'
+    (Lambda, events, the bookings' writes, alerts) plus what the style adds (Style.billed)."""
     reports = {service: lambda_reports(fn.name) for service, fn in saga.functions.items()}
     runs = records.groupby(["trip", "service"]).size()
     alerts = queue_messages(saga.alerts.url) / max(len(frame), 1)
@@ -140,36 +130,17 @@ def units(saga: sagas.Saga, frame: pd.DataFrame, records: pd.DataFrame, plans: d
         booking_runs = sum(n for s, n in mine.items() if s in saga.tables)
         counters = sum(1 for s, mode in plans[row.trip_id]["fail"].items() if mode == "transient" and s in mine)
         unit = {"lambda_requests": row.invocations, "lambda_gb_s": gb_s, "events_published": row.events,
-                "sqs_requests": alerts, "transitions_billed": 0, "express_requests": 0, "express_gb_s": 0.0}
-        if saga.state_machine:
-            counted = history_counts(saga, row.trip_id)
-            unit["transitions_billed"] = counted["transitions_billed"]
-            unit.update(cost.express_units(counted["duration_s"], 2 if row.duplicate else 1))
-            unit["ddb_writes"] = booking_runs + counters + 1          # + the state machine's status PutItem
-        else:
-            unit["ddb_writes"] = booking_runs + counters + int(mine.get("trip", 0))  # + the trip service's writes
+                "sqs_requests": alerts, "transitions_billed": 0, "express_requests": 0, "express_gb_s": 0.0,
+                "ddb_writes": booking_runs + counters}
+        for key, value in saga.billed(row.trip_id, mine, 2 if row.duplicate else 1).items():
+            unit[key] = unit.get(key, 0) + value
         rows.append(unit)
     return pd.DataFrame(rows, index=frame.index)
 
 
-def disturb(saga: sagas.Saga, trip: dict, records: pd.DataFrame) -> str:
-    """Send a closed trip one of its early events again (after its compensation, if it was cancelled):
-    choreography gets its first emitted event back on the bus, orchestration its request again."""
-    request = {k: v for k, v in trip.items() if k not in ("duplicate", "reordered")}
-    if saga.state_machine:
-        try:
-            client("stepfunctions").start_execution(stateMachineArn=saga.state_machine, name=trip["trip_id"],
-                                                    input=json.dumps(request))
-        except client("stepfunctions").exceptions.ExecutionAlreadyExists:
-            return "request refused (ExecutionAlreadyExists)"
-        return "request accepted"
-    from booking import contract
-
-    mine = records[records["trip"] == trip["trip_id"]].sort_values("started")
-    first = next(e for out in mine["events_out"] for e in out)
-    client("events").put_events(Entries=[{"EventBusName": saga.bus, "Source": contract.SOURCE, "DetailType": first,
-                                          "Detail": json.dumps(request)}])
-    return f"{first} redelivered"
+def disturb(saga: styles.Style, trip: dict, records: pd.DataFrame) -> str:
+    """Send a closed trip one of its early messages again, after its end (and compensation, if cancelled)."""
+    return saga.deliver_late({k: v for k, v in trip.items() if k not in ("duplicate", "reordered")}, records)
 
 
 def phases(design: Design) -> list[tuple[str, int, slice]]:
@@ -206,9 +177,9 @@ def run(design: Design = Design(), styles: tuple[str, ...] = harness.STYLES, pro
         for style in styles:
             saga, by_id = sagas_by_style[style], {t["trip_id"]: t for t in plans[style]}
             harness.settle(saga)
-            frame = harness.measure(saga, style, driven[style], by_id)
+            frame = harness.measure(saga, driven[style], by_id)
             records = trace.records(saga.trace)
-            frame["projected_s"] = projection.project(frame, records, asynchronous=not saga.state_machine)
+            frame["projected_s"] = projection.project(frame, records, asynchronous=saga.retries_asynchronously)
             frame = frame.join(units(saga, frame, records, by_id))
             frame["usd_per_million"] = cost.dollars(frame)["total"] * 1e6
             frame["usd_express_per_million"] = cost.dollars(frame, express=True)["total"] * 1e6

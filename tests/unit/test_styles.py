@@ -11,7 +11,8 @@ import pytest
 from ocbook import harness, styles, templates
 from ocbook.styles import Style
 
-INTERFACE = ("template", "build", "request", "work", "add_step", "wiring")  # what each style must define
+# what each style must define
+INTERFACE = ("template", "build", "request", "work", "deliver_late", "add_step", "wiring")
 
 
 def missing(style: type[Style]) -> list[str]:
@@ -33,7 +34,7 @@ def test_the_interface_check_sees_a_missing_method():
         def request(self, trip):
             pass
 
-    assert missing(Half) == ["template", "build", "work", "add_step", "wiring"]
+    assert missing(Half) == ["template", "build", "work", "deliver_late", "add_step", "wiring"]
 
 
 @pytest.mark.parametrize("name", list(styles.ALL))
@@ -106,3 +107,27 @@ def test_ratios_compare_every_later_style_with_the_first():
     table = harness.ratios(results)
     assert table.loc["trips", "choreographed / orchestrated"] == 1.5
     assert table.loc["trips", "durable / orchestrated"] == 0.5
+
+
+def test_orchestrated_bills_transitions_with_retries_and_its_status_write(monkeypatch):
+    import datetime as dt
+
+    from ocbook.styles import orchestrated
+
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    kinds = ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskFailed", "TaskScheduled",
+             "TaskSucceeded", "TaskStateExited", "SucceedStateEntered", "ExecutionSucceeded"]
+    history = [{"type": k, "timestamp": t0 + dt.timedelta(seconds=0.05 * i)} for i, k in enumerate(kinds)]
+    monkeypatch.setattr(orchestrated.stepfunctions, "events", lambda arn: history)
+    saga = styles.Orchestrated(None, {}, "trips", "t", None)
+    saga.state_machine = "arn:aws:states:us-east-1:0:stateMachine:sm"
+    billed = saga.billed("a", pd.Series({"hotel": 2}), requests=2)
+    assert billed["transitions_billed"] == 2 + 1  # two states entered, one retry of the task
+    assert billed["express_requests"] == 2 and billed["express_gb_s"] > 0 and billed["ddb_writes"] == 1
+
+
+def test_choreographed_bills_the_trip_services_writes_and_retries_asynchronously():
+    saga = styles.Choreographed(None, {}, "trips", "t", None)
+    assert saga.billed("a", pd.Series({"hotel": 1, "trip": 2}), requests=1) == {"ddb_writes": 2}
+    assert saga.billed("a", pd.Series({"hotel": 1}), requests=1) == {"ddb_writes": 0}
+    assert styles.Choreographed.retries_asynchronously and not styles.Orchestrated.retries_asynchronously

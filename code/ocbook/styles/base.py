@@ -26,6 +26,7 @@ class Style:
     name: ClassVar[str] = ""                       # the registry's key, e.g. "orchestrated"
     template_name: ClassVar[str] = ""              # its committed template under templates/, without .yaml
     units: ClassVar[tuple[str, ...]] = ()          # the work units one trip costs in this style (see work())
+    retries_asynchronously: ClassVar[bool] = False  # its services recover through Lambda's asynchronous retries
 
     def __init__(self, deployment: Deployment | None, tables: dict[str, str], trips: str, trace: str,
                  alerts: Queue, functions: dict[str, Function] | None = None, stack: str = ""):
@@ -125,6 +126,16 @@ class Style:
     def work(self, trip_id: str, records: pd.DataFrame, requests: int) -> dict:
         """What one trip cost: {unit: count} for the style's units, and "finished" (epoch seconds, or None)
         when the saga itself recorded the trip's end. `records` are the trip's trace records."""
+        raise NotImplementedError
+
+    def billed(self, trip_id: str, runs: pd.Series, requests: int) -> dict:
+        """The style's own billed units of one trip beyond the services' (see ocbook.cost): the keys of
+        cost.BILLED it adds to, e.g. state transitions or the writes of a coordinator. `runs` = handler runs
+        per service of the trip, `requests` = how many times the trip was requested."""
+        return {}
+
+    def deliver_late(self, trip: dict, records: pd.DataFrame) -> str:
+        """Send a closed trip one of its early messages again (a late, reordered delivery); say what happened."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ changing it

@@ -18,6 +18,7 @@ class Choreographed(Style):
     name: ClassVar[str] = "choreographed"
     template_name: ClassVar[str] = "saga-choreographed"
     units: ClassVar[tuple[str, ...]] = ("events",)   # EventBridge bills per event published
+    retries_asynchronously: ClassVar[bool] = True  # EventBridge invokes the services asynchronously
 
     bus: str = ""
 
@@ -80,6 +81,20 @@ class Choreographed(Style):
         closing = records[records["service"] == "trip"]
         return {"finished": float(closing["ended"].min()) if len(closing) else None,
                 "events": requests + sum(len(out) for out in records["events_out"])}
+
+    def billed(self, trip_id: str, runs: pd.Series, requests: int) -> dict:
+        """The trip service's writes of the trip's status (one per run)."""
+        return {"ddb_writes": int(runs.get("trip", 0))}
+
+    def deliver_late(self, trip: dict, records: pd.DataFrame) -> str:
+        """The first event a service emitted for the trip, published again on the bus."""
+        from booking import contract
+
+        mine = records[records["trip"] == trip["trip_id"]].sort_values("started")
+        first = next(e for out in mine["events_out"] for e in out)
+        client("events").put_events(Entries=[{"EventBusName": self.bus, "Source": contract.SOURCE,
+                                              "DetailType": first, "Detail": json.dumps(trip)}])
+        return f"{first} redelivered"
 
     def add_step(self, step: str) -> None:
         """A table, a new service, and every existing service whose reactions change learns its new events."""

@@ -82,6 +82,28 @@ class Orchestrated(Style):
         return {"finished": history[-1]["timestamp"].timestamp(),
                 "transitions": sum(e["type"].endswith("StateEntered") for e in history)}
 
+    def billed(self, trip_id: str, runs: pd.Series, requests: int) -> dict:
+        """Billed transitions (states entered plus retries) from the history, the same run priced as an Express
+        workflow, and the state machine's own PutItem of the trip's status."""
+        from ocbook import cost
+
+        history = stepfunctions.events(self.execution_arn(trip_id))
+        kinds = [e["type"] for e in history]
+        tasks = sum(k == "TaskStateEntered" for k in kinds)
+        scheduled = sum(k in ("LambdaFunctionScheduled", "TaskScheduled") for k in kinds)
+        duration = (history[-1]["timestamp"] - history[0]["timestamp"]).total_seconds()
+        return {"transitions_billed": sum(k.endswith("StateEntered") for k in kinds) + max(0, scheduled - tasks),
+                **cost.express_units(duration, requests), "ddb_writes": 1}
+
+    def deliver_late(self, trip: dict, records: pd.DataFrame) -> str:
+        """The trip's request again: an execution name starts once, so Step Functions refuses it."""
+        sfn = client("stepfunctions")
+        try:
+            sfn.start_execution(stateMachineArn=self.state_machine, name=trip["trip_id"], input=json.dumps(trip))
+        except sfn.exceptions.ExecutionAlreadyExists:
+            return "request refused (ExecutionAlreadyExists)"
+        return "request accepted"
+
     def add_step(self, step: str) -> None:
         """A table and a function for the step, then a new definition: the one artefact that knows the flow."""
         self.refuse_on_stack("add a step")
