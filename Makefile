@@ -88,7 +88,8 @@ endif
 lock: | $(UV)
 	$(UV) pip compile -q --universal --python-version 3.11 requirements.txt -o requirements.lock
 	echo "# input: requirements.txt sha256 $$(sha256sum requirements.txt | cut -c1-64)" >> requirements.lock
-	$(UV) pip compile -q --python-version 3.13 code/engine/requirements.txt -o code/engine/requirements.lock
+	$(UV) pip compile -q --python-version 3.13 --override code/engine/overrides.txt code/engine/requirements.txt \
+	  -o code/engine/requirements.lock
 	echo "# input: requirements.txt sha256 $$(sha256sum code/engine/requirements.txt | cut -c1-64)" \
 	  >> code/engine/requirements.lock
 

@@ -1,0 +1,207 @@
+"""Lambda durable functions on the engine, assembled from AWS's own local runner.
+
+AWS publishes ``aws-durable-execution-sdk-python-testing`` (Apache-2.0): a local runner whose ``Executor``
+keeps durable executions (store, checkpoint processor, timers on a ``Scheduler``, callbacks, history) and
+drives each one by calling Lambda ``Invoke`` on an endpoint with the ``X-Dex-Handler-Invoke`` marker, and
+whose web layer maps the durable execution APIs (``/2025-12-01/...``, as in botocore's Lambda model) to it.
+We reuse all of that inside the engine process:
+
+- the runner's ``Executor``, ``CheckpointProcessor``, in-memory store, ``Scheduler`` and ``LambdaInvoker``
+  (pointed at the engine's own gateway), built as its ``WebRunner.start`` builds them;
+- its routes and endpoint handlers, served from the engine's gateway (``serve``), so the function's SDK
+  (``CheckpointDurableExecution``, ``GetDurableExecutionState``) and the book (``GetDurableExecution``,
+  ``...History``, callbacks, ``StopDurableExecution``, ``ListDurableExecutionsByFunction``) reach it at
+  the ordinary Lambda endpoint.
+
+What we add: a clock on the engine's time scale (``ScaledClock``), the functions' ``DurableConfig``
+(LocalStack ignores it), and ``Invoke`` of a durable function starting an execution (``start``), both in
+``lambda_provider.py``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import threading
+from types import SimpleNamespace
+
+from ocbook_engine import clock
+
+LOG = logging.getLogger(__name__)
+API_PREFIX = "/2025-12-01/"
+# AWS's defaults when DurableConfig leaves them out (CreateFunction API reference).
+DEFAULT_EXECUTION_TIMEOUT = 86400
+DEFAULT_RETENTION_DAYS = 14
+# Durable functions are offered on these managed runtimes (of the ones the engine runs).
+DURABLE_RUNTIMES = ("python3.13",)
+CONFIGS: dict[str, dict] = {}  # unqualified function ARN -> its DurableConfig
+_LOCK = threading.Lock()
+_SERVICE = None
+
+
+class ScaledClock:
+    """The runner's clock with timers on the engine's time scale: a wait of N s lasts N x scale real seconds.
+
+    Like the runner's ``SkipClock``, ``now`` is real time plus the time skipped so far, so a wait still spans
+    its full length in the history (scheduled end = start + N s) and every read is monotonic; only
+    ``(1 - scale)`` of each armed gap is skipped, and the timer fires after the rest.
+    """
+
+    def __init__(self, scale: float):
+        self.scale = scale
+        self._skipped = datetime.timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime.datetime:
+        """Real time plus what the timers skipped."""
+        with self._lock:
+            return datetime.datetime.now(datetime.UTC) + self._skipped
+
+    def arm(self, wake: datetime.datetime) -> float:
+        """Real seconds to wait until ``wake``: its scaled share of the gap; the rest is skipped now."""
+        with self._lock:
+            gap = (wake - (datetime.datetime.now(datetime.UTC) + self._skipped)).total_seconds()
+            if gap <= 0:
+                return 0.0
+            self._skipped += datetime.timedelta(seconds=gap * (1 - self.scale))
+            return gap * self.scale
+
+
+class DurableService:
+    """AWS's local runner, wired as its WebRunner wires it, invoking functions through the engine's gateway."""
+
+    def __init__(self, endpoint: str, region: str):
+        from aws_durable_execution_sdk_python_testing.checkpoint.processor import CheckpointProcessor
+        from aws_durable_execution_sdk_python_testing.executor import Executor
+        from aws_durable_execution_sdk_python_testing.invoker import LambdaInvoker
+        from aws_durable_execution_sdk_python_testing.scheduler import Scheduler
+        from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
+        from aws_durable_execution_sdk_python_testing.web.routes import Router
+        from aws_durable_execution_sdk_python_testing.web.server import WebServer
+        from aws_durable_execution_sdk_python_testing.worker.registry import ExecutionRegistry
+
+        self.clock = ScaledClock(clock.scale())
+        self.store = InMemoryExecutionStore()
+        self.scheduler = Scheduler()
+        invoker = LambdaInvoker(lambda_client(endpoint, region), endpoint_url=endpoint, region_name=region)
+        registry = ExecutionRegistry(self.store, self.scheduler)
+        processor = CheckpointProcessor(self.store, self.scheduler, clock=self.clock)
+        self.executor = Executor(store=self.store, scheduler=self.scheduler, invoker=invoker,
+                                 checkpoint_processor=processor, registry=registry, clock=self.clock,
+                                 region=region)
+        processor.add_execution_observer(self.executor)
+        processor.set_chained_invoke_preflight(self.executor.preflight_chained_invoke)
+        self.scheduler.start()
+        self.router = Router()
+        # The runner's own table of route -> handler (it reads only `.executor` from the server).
+        self.handlers = WebServer._create_endpoint_handlers(SimpleNamespace(executor=self.executor))
+
+    def handle(self, method: str, path: str, query: dict, headers: dict, body: bytes):
+        """One durable execution API request through the runner's router and handlers: (status, headers, body)."""
+        from aws_durable_execution_sdk_python_testing.exceptions import (
+            AwsApiException,
+            ServiceException,
+            UnknownRouteError,
+        )
+        from aws_durable_execution_sdk_python_testing.web.models import HTTPRequest, HTTPResponse
+        from aws_durable_execution_sdk_python_testing.web.routes import BytesPayloadRoute
+
+        try:
+            route = self.router.find_route(path, method)
+            handler = self.handlers.get(type(route))
+            if handler is None:
+                raise UnknownRouteError(method, path)
+            if isinstance(route, BytesPayloadRoute):
+                request = HTTPRequest.from_raw_bytes(body_bytes=body, method=method, path=route, headers=headers,
+                                                    query_params=query)
+            else:
+                request = HTTPRequest.from_bytes(body_bytes=body, operation_name=None, method=method, path=route,
+                                                headers=headers, query_params=query)
+            response = handler.handle(route, request)
+        except Exception as error:  # noqa: BLE001 (the runner's server answers every failure this way)
+            if not isinstance(error, AwsApiException):
+                LOG.exception("durable execution API %s %s failed", method, path)
+            response = HTTPResponse.create_error_from_exception(
+                error if isinstance(error, AwsApiException) else ServiceException(str(error)))
+        return response.status_code, response.headers, response.body_to_bytes() if response.body else b""
+
+    def start(self, function_arn: str, qualifier: str, payload: str, name: str | None, tenant_id: str | None) -> str:
+        """Start a durable execution of a function (what Invoke of a durable function does); its ARN."""
+        from aws_durable_execution_sdk_python_testing.model import StartDurableExecutionInput
+
+        config = CONFIGS.get(function_arn, {})
+        parts = function_arn.split(":")
+        start = StartDurableExecutionInput(
+            account_id=parts[4], function_name=parts[6], function_qualifier=qualifier,
+            execution_name=name or os.urandom(16).hex(),
+            execution_timeout_seconds=int(config.get("ExecutionTimeout", DEFAULT_EXECUTION_TIMEOUT)),
+            execution_retention_period_days=int(config.get("RetentionPeriodInDays", DEFAULT_RETENTION_DAYS)),
+            tenant_id=tenant_id, input=payload)
+        return self.executor.start_execution(start).execution_arn
+
+    def outcome(self, arn: str, timeout: float) -> dict | None:
+        """Wait up to ``timeout`` s for an execution to end; GetDurableExecution's answer, None if still running."""
+        if not self.executor.wait_until_complete(arn, timeout):
+            return None
+        details = self.executor.get_execution_details(arn)
+        error = details.error.to_dict() if details.error else None
+        return {"Status": details.status, "Result": details.result, "Error": error}
+
+    def stop(self) -> None:
+        """End the runner's threads (engine shutdown)."""
+        self.executor.shutdown()
+        self.scheduler.stop()
+
+
+def lambda_client(endpoint: str, region: str):
+    """The runner's Lambda client (its read timeout, no retries, the handler marker), with the engine's keys."""
+    import boto3
+    from aws_durable_execution_sdk_python_testing.invoker import (
+        DEFAULT_LAMBDA_READ_TIMEOUT_SECONDS,
+        _add_invocation_marker,
+    )
+    from botocore.config import Config
+
+    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
+    client = session.client("lambda", endpoint_url=endpoint, config=Config(
+        read_timeout=DEFAULT_LAMBDA_READ_TIMEOUT_SECONDS, retries={"max_attempts": 0}))
+    client.meta.events.register("before-call.lambda.Invoke", _add_invocation_marker)
+    return client
+
+
+def service() -> DurableService:
+    """The engine's one durable execution service, made on first use."""
+    global _SERVICE
+    with _LOCK:
+        if _SERVICE is None:
+            from localstack import config
+
+            endpoint = f"http://{config.GATEWAY_LISTEN[0].host}:{config.GATEWAY_LISTEN[0].port}"
+            _SERVICE = DurableService(endpoint, os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+            LOG.info("durable executions: AWS's local runner, invoking through %s, time scale %s",
+                     endpoint, _SERVICE.clock.scale)
+        return _SERVICE
+
+
+def serve(request, path: str = ""):
+    """The gateway's route for ``/2025-12-01/...``: the durable execution APIs of Lambda."""
+    from localstack.http import Response
+    from rolo.request import get_raw_path
+
+    query = {key: request.args.getlist(key) for key in request.args}
+    # The raw path: an execution ARN holds "/", which a client sends as %2F inside one path segment.
+    status, headers, body = service().handle(request.method, get_raw_path(request), query, dict(request.headers),
+                                             request.get_data())
+    headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+    headers.setdefault("Content-Type", "application/json")
+    return Response(body, status, headers=headers)
+
+
+def error_payload(error: dict | None) -> bytes:
+    """A failed execution's error as Lambda's invoke error payload."""
+    error = error or {}
+    return json.dumps({"errorType": error.get("ErrorType", "Error"),
+                       "errorMessage": error.get("ErrorMessage", ""),
+                       "stackTrace": error.get("StackTrace") or []}).encode()
