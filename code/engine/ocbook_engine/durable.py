@@ -83,6 +83,7 @@ class DurableService:
         from aws_durable_execution_sdk_python_testing.worker.registry import ExecutionRegistry
 
         self.clock = ScaledClock(clock.scale())
+        self.names: dict[tuple[str, str], tuple[str | None, str]] = {}  # (function, name) -> (execution, payload)
         self.store = InMemoryExecutionStore()
         self.scheduler = Scheduler()
         invoker = LambdaInvoker(lambda_client(endpoint, region), endpoint_url=endpoint, region_name=region)
@@ -132,6 +133,13 @@ class DurableService:
         from aws_durable_execution_sdk_python_testing.model import StartDurableExecutionInput
 
         config = CONFIGS.get(function_arn, {})
+        if name:  # the execution name is an idempotency key (AWS: "Idempotency" of durable functions)
+            with _LOCK:
+                known = self.names.get((function_arn, name))
+                if known is None:
+                    self.names[(function_arn, name)] = (None, payload)
+            if known is not None:
+                return self.already_started(function_arn, name, payload, known)
         parts = function_arn.split(":")
         start = StartDurableExecutionInput(
             account_id=parts[4], function_name=parts[6], function_qualifier=qualifier,
@@ -139,7 +147,22 @@ class DurableService:
             execution_timeout_seconds=int(config.get("ExecutionTimeout", DEFAULT_EXECUTION_TIMEOUT)),
             execution_retention_period_days=int(config.get("RetentionPeriodInDays", DEFAULT_RETENTION_DAYS)),
             tenant_id=tenant_id, input=payload)
-        return self.executor.start_execution(start).execution_arn
+        arn = self.executor.start_execution(start).execution_arn
+        if name:
+            self.names[(function_arn, name)] = (arn, payload)
+        return arn
+
+    def already_started(self, function_arn: str, name: str, payload: str, known: tuple) -> str:
+        """A start under a known name: the running execution if the payload is the same, else refused."""
+        from localstack.aws.api.lambda_ import DurableExecutionAlreadyStartedException
+
+        arn, first_payload = known
+        running = arn is not None and self.executor.get_execution_details(arn).status == "RUNNING"
+        if running and payload == first_payload:
+            return arn
+        why = "is running with another payload" if running else "has already run"
+        raise DurableExecutionAlreadyStartedException(
+            f"the durable execution named {name} of {function_arn} {why}", Type="User")
 
     def outcome(self, arn: str, timeout: float) -> dict | None:
         """Wait up to ``timeout`` s for an execution to end; GetDurableExecution's answer, None if still running."""

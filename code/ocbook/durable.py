@@ -1,0 +1,157 @@
+"""The saga as a Lambda durable function (booking/durable_saga.py): deploy it, request trips, read their history.
+
+Mirrors the saga API of ocbook.saga (storage, request, wait_final; bookings and violations apply unchanged);
+the style class in ocbook/styles/durable.py delegates here.
+
+    saga = ob.durable.deploy(deployment)
+    ob.durable.request(saga, trip); ob.durable.wait_final(saga, [trip["trip_id"]])
+    ob.durable.history(saga, trip["trip_id"])     # the durable execution's events, as a table
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+
+from ocbook import saga as sagas
+from ocbook import wait
+from ocbook.clients import all_pages, client
+from ocbook.deploy import Deployment
+
+HANDLER = "booking.durable_saga.handler"
+RUNTIME = "python3.13"   # durable functions run on Python 3.13 and 3.14 (of these, the engine runs 3.13)
+# The execution may last an hour; its history is kept a day after it ends (AWS's limits: 1 year, 1-90 days).
+DURABLE_CONFIG = {"ExecutionTimeout": 3600, "RetentionPeriodInDays": 1}
+# Events that are billed as one durable operation each (a step attempt, a wait, a callback, a child context,
+# and starting the execution), as read from AWS's pricing: "each step, wait, callback ... is an operation".
+OPERATION_EVENTS = ("ExecutionStarted", "StepStarted", "WaitStarted", "CallbackStarted", "ContextStarted",
+                    "ChainedInvokeStarted")
+
+
+def environment(saga: sagas.Saga) -> dict[str, str]:
+    """The durable function's configuration: its steps in order and where each writes."""
+    return {"STEPS": json.dumps(list(saga.tables)), "TABLES": json.dumps(saga.tables), "TRIPS_TABLE": saga.trips,
+            "TRACE_TABLE": saga.trace, "ALERTS_URL": saga.alerts.url}
+
+
+def deploy(deployment: Deployment, steps: tuple[str, ...] = sagas.SERVICES, saga: sagas.Saga | None = None
+           ) -> sagas.Saga:
+    """The saga's storage (as for the other styles) and one durable function that runs every trip."""
+    saga = saga or sagas.storage(deployment, steps)
+    saga.functions["saga"] = deployment.function("trip-durable", HANDLER, packages=("booking",),
+                                                 env=environment(saga), runtime=RUNTIME, timeout=30,
+                                                 durable=DURABLE_CONFIG)
+    return saga
+
+
+def request(saga: sagas.Saga, trip: dict) -> str | None:
+    """Start a trip: an asynchronous Invoke naming the execution after the trip; its ARN. A repeated request
+    starts nothing new: Lambda answers the running execution, or refuses once it has ended (None here)."""
+    lam = client("lambda")
+    try:
+        answer = lam.invoke(FunctionName=saga.functions["saga"].name, InvocationType="Event",
+                            DurableExecutionName=trip["trip_id"], Payload=json.dumps(trip))
+    except lam.exceptions.DurableExecutionAlreadyStartedException:
+        return None
+    return answer["DurableExecutionArn"]
+
+
+def execution(saga: sagas.Saga, trip_id: str) -> dict:
+    """The durable execution named after a trip (ListDurableExecutionsByFunction, then GetDurableExecution)."""
+    lam = client("lambda")
+    found = [e for e in all_pages(lam, "list_durable_executions_by_function", "DurableExecutions",
+                                  FunctionName=saga.functions["saga"].name, DurableExecutionName=trip_id)
+             if e["DurableExecutionName"] == trip_id]
+    if not found:
+        raise LookupError(f"no durable execution named {trip_id!r} for {saga.functions['saga'].name}")
+    return lam.get_durable_execution(DurableExecutionArn=found[0]["DurableExecutionArn"])
+
+
+def status(saga: sagas.Saga, trip_id: str) -> str | None:
+    """The trip's final status from the trips table, or None while it runs."""
+    item = client("dynamodb").get_item(TableName=saga.trips, Key={"pk": {"S": trip_id}},
+                                       ConsistentRead=True).get("Item")
+    return item["status"]["S"] if item else None
+
+
+def wait_final(saga: sagas.Saga, trip_ids: list[str], timeout: float = 90) -> dict[str, str]:
+    """Wait until every trip has a final status in the trips table; return them."""
+    return sagas.wait_final(saga, trip_ids, timeout)
+
+
+def wait_ended(saga: sagas.Saga, trip_id: str, timeout: float = 90) -> dict:
+    """Wait until the trip's durable execution has ended (its function returned or failed for good)."""
+    return wait.until(lambda: execution(saga, trip_id), lambda found: found["Status"] != "RUNNING", timeout,
+                      what=f"the durable execution of {trip_id} to end")
+
+
+def events(saga: sagas.Saga, trip_id: str) -> list[dict]:
+    """Every event of the trip's durable execution, with its data."""
+    arn = execution(saga, trip_id)["DurableExecutionArn"]
+    return all_pages(client("lambda"), "get_durable_execution_history", "Events", DurableExecutionArn=arn,
+                     IncludeExecutionData=True)
+
+
+def detail(event: dict) -> str:
+    """What an event says in a few words: an error's type and message, a retry's delay, the execution's result."""
+    details = next((value for key, value in event.items() if key.endswith("Details") and isinstance(value, dict)),
+                   {})
+    error = (details.get("Error") or {}).get("Payload") or {}
+    retry = details.get("RetryDetails") or {}
+    parts = []
+    if error:
+        parts.append(f"{error.get('ErrorType', '')}: {error.get('ErrorMessage', '')}".strip(": "))
+    if retry.get("NextAttemptDelaySeconds"):
+        parts.append(f"attempt {retry.get('CurrentAttempt')} failed, retry in {retry['NextAttemptDelaySeconds']} s")
+    result = (details.get("Result") or {}).get("Payload")
+    if result is not None and event["EventType"].startswith("Execution"):  # step results are in the SDK's envelope
+        parts.append(str(result))
+    return "; ".join(parts)
+
+
+def history(saga: sagas.Saga, trip_id: str) -> pd.DataFrame:
+    """The trip's durable execution history as a table: one row per event, ms since the start."""
+    found = events(saga, trip_id)
+    start = found[0]["EventTimestamp"]
+    rows = [{"ms": round((e["EventTimestamp"] - start).total_seconds() * 1000), "event": e["EventType"],
+             "operation": e.get("Name", "") if e["EventType"] not in ("ExecutionStarted", "ExecutionSucceeded",
+                                                                       "ExecutionFailed") else "",
+             "detail": detail(e)} for e in found]
+    return pd.DataFrame(rows).set_index("ms")
+
+
+def work(saga: sagas.Saga, trip_id: str) -> dict:
+    """What one trip cost: durable operations, invocations of the durable function (the first and each
+    replay), and when the execution ended (epoch seconds, None while it runs)."""
+    found = events(saga, trip_id)
+    ended = [e for e in found if e["EventType"].startswith("Execution") and e["EventType"] != "ExecutionStarted"]
+    return {"finished": ended[-1]["EventTimestamp"].timestamp() if ended else None,
+            "durable_operations": sum(e["EventType"] in OPERATION_EVENTS for e in found),
+            "replays": sum(e["EventType"] == "InvocationCompleted" for e in found) - 1}
+
+
+def add_step(deployment: Deployment, saga: sagas.Saga, step: str) -> None:
+    """Add a booking step after the last one: a table, and the function's step list (its code is unchanged)."""
+    saga.tables[step] = deployment.table(f"{step}-bookings")
+    lam, name = client("lambda"), saga.functions["saga"].name
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": environment(saga)})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+
+
+def wiring(saga: sagas.Saga) -> dict[str, str]:
+    """What defines the flow, read back from the engine: the durable function's step list (the code is fixed)."""
+    variables = client("lambda").get_function_configuration(
+        FunctionName=saga.functions["saga"].name)["Environment"]["Variables"]
+    return {"function saga": json.dumps({"STEPS": json.loads(variables["STEPS"])}, sort_keys=True)}
+
+
+def run_trips(saga: sagas.Saga, trips: list[dict], timeout: float = 90) -> pd.DataFrame:
+    """Request trips, wait for their final status, and return the bookings table (for the invariant)."""
+    began = time.monotonic()
+    for trip in trips:
+        request(saga, trip)
+    ids = [trip["trip_id"] for trip in trips]
+    wait_final(saga, ids, timeout=max(1.0, timeout - (time.monotonic() - began)))
+    return sagas.bookings(saga, ids)
