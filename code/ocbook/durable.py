@@ -22,6 +22,7 @@ from ocbook.deploy import Deployment
 
 HANDLER = "booking.durable_saga.handler"
 RUNTIME = "python3.13"   # durable functions run on Python 3.13 and 3.14 (of these, the engine runs 3.13)
+TIMEOUT = 30             # one invocation (the first, or a replay); the execution's own limit is below
 # The execution may last an hour; its history is kept a day after it ends (AWS's limits: 1 year, 1-90 days).
 DURABLE_CONFIG = {"ExecutionTimeout": 3600, "RetentionPeriodInDays": 1}
 # Events that are billed as one durable operation each (a step attempt, a wait, a callback, a child context,
@@ -41,8 +42,19 @@ def deploy(deployment: Deployment, steps: tuple[str, ...] = sagas.SERVICES, saga
     """The saga's storage (as for the other styles) and one durable function that runs every trip."""
     saga = saga or sagas.storage(deployment, steps)
     saga.functions["saga"] = deployment.function("trip-durable", HANDLER, packages=("booking",),
-                                                 env=environment(saga), runtime=RUNTIME, timeout=30,
+                                                 env=environment(saga), runtime=RUNTIME, timeout=TIMEOUT,
                                                  durable=DURABLE_CONFIG)
+    return saga
+
+
+def from_stack(outputs: dict[str, str], steps: tuple[str, ...] = sagas.SERVICES) -> sagas.Saga:
+    """The saga a stack of templates/saga-durable.yaml deployed, read from the stack's outputs."""
+    from ocbook.clients import ACCOUNT, REGION
+    from ocbook.deploy import Function
+
+    saga = sagas.from_stack(outputs, steps)
+    name = outputs["TripFunctionName"]
+    saga.functions["saga"] = Function(name, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
     return saga
 
 

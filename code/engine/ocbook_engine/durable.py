@@ -222,6 +222,32 @@ def serve(request, path: str = ""):
     return Response(body, status, headers=headers)
 
 
+class _UtilWithDurableConfig:
+    """LocalStack's CloudFormation utilities, as its AWS::Lambda::Function resource sees them, except that the
+    properties it passes on to CreateFunction include DurableConfig (it drops it: the function would not be
+    durable, and SAM's DurableConfig would have no effect)."""
+
+    def __init__(self, util):
+        self._util = util
+
+    def __getattr__(self, name):
+        return getattr(self._util, name)
+
+    def select_attributes(self, obj, attributes):
+        """The CreateFunction arguments (the list with Handler and Runtime) gain DurableConfig."""
+        if "Handler" in attributes and "Runtime" in attributes:
+            attributes = [*attributes, "DurableConfig"]
+        return self._util.select_attributes(obj, attributes)
+
+
+def patch_cloudformation() -> None:
+    """Let a stack's AWS::Lambda::Function (and SAM's AWS::Serverless::Function) create a durable function."""
+    from localstack.services.lambda_.resource_providers import aws_lambda_function
+
+    if not isinstance(aws_lambda_function.util, _UtilWithDurableConfig):
+        aws_lambda_function.util = _UtilWithDurableConfig(aws_lambda_function.util)
+
+
 def error_payload(error: dict | None) -> bytes:
     """A failed execution's error as Lambda's invoke error payload."""
     error = error or {}
