@@ -12,7 +12,9 @@ import time
 import pytest
 
 import ocbook as ob
+from ocbook import durable, saga
 from tests.engine.conftest import items, wait_items
+from tests.engine.test_templates import TRIPS
 
 DURABLE = {"ExecutionTimeout": 120, "RetentionPeriodInDays": 1}
 
@@ -72,6 +74,23 @@ def test_durable_config_is_kept_and_invoke_runs_an_execution(lam, functions, rec
 
     control = lam.invoke(FunctionName=plain.name, Payload=b"{}")  # a plain function is invoked as before
     assert "DurableExecutionArn" not in control and json.loads(control["Payload"].read())["event"] == {}
+
+
+def test_the_execution_name_is_an_idempotency_key(lam, functions, records):
+    waits = functions["waits"].name
+    first = lam.invoke(FunctionName=waits, InvocationType="Event", DurableExecutionName="trip-1",
+                       Payload=json.dumps({"kind": "named", "seconds": 120}))["DurableExecutionArn"]
+    again = lam.invoke(FunctionName=waits, InvocationType="Event", DurableExecutionName="trip-1",
+                       Payload=json.dumps({"kind": "named", "seconds": 120}))["DurableExecutionArn"]
+    assert again == first  # same name, same payload, still running: the same execution
+    with pytest.raises(lam.exceptions.DurableExecutionAlreadyStartedException):  # same name, other payload
+        lam.invoke(FunctionName=waits, InvocationType="Event", DurableExecutionName="trip-1",
+                   Payload=json.dumps({"kind": "other", "seconds": 120}))
+    other = lam.invoke(FunctionName=waits, InvocationType="Event", DurableExecutionName="trip-2",  # control
+                       Payload=json.dumps({"kind": "named", "seconds": 120}))["DurableExecutionArn"]
+    assert other != first
+    for arn in (first, other):
+        lam.stop_durable_execution(DurableExecutionArn=arn)
 
 
 def test_a_failing_step_is_retried_on_the_clock_and_completed_steps_are_not_run_again(lam, functions, records):
@@ -142,3 +161,26 @@ def test_stop_ends_a_waiting_execution_and_nothing_after_the_wait_runs(lam, func
     assert status(lam, arn, "STOPPED", "SUCCEEDED", "FAILED")["Status"] == "STOPPED"
     assert "ExecutionStopped" in kinds(history(lam, arn))
     assert len(items(records, "stop")) == 1  # only the step before the wait ran
+
+
+def test_the_saga_template_as_a_stack_keeps_the_invariant_with_failures(engine):
+    """templates/saga-durable.yaml (SAM's DurableConfig through CloudFormation) runs chapter 4's trips."""
+    with ob.Deployment("t-dur-stack") as deployment:
+        deployed = durable.from_stack(deployment.stack("saga", "saga-durable", progress=False))
+        assert ob.client("lambda").get_function_configuration(
+            FunctionName=deployed.functions["saga"].name)["DurableConfig"] == durable.DURABLE_CONFIG
+        ids = [trip["trip_id"] for trip in TRIPS]
+        for trip in TRIPS:
+            durable.request(deployed, trip)
+        assert durable.request(deployed, TRIPS[0]) in (None, durable.execution(deployed, "ok")["DurableExecutionArn"])
+        finals = durable.wait_final(deployed, ids, timeout=60)
+        alerts = ob.wait.messages(deployed.alerts.url, 1, timeout=30)
+        table = saga.bookings(deployed, ids)
+        assert deployment.teardown() == []
+    assert finals == {"ok": "CONFIRMED", "no-car": "CANCELLED", "flaky-hotel": "CONFIRMED", "stuck": "CANCELLED"}
+    assert table.loc["no-car", "hotel"] == table.loc["no-car", "flight"] == "CANCELLED"
+    assert "stuck" in json.dumps(alerts)
+    # Like the state machine, the function goes on after the alert and closes the trip; the hotel stays booked
+    # for a human to undo (the positive control of the invariant check).
+    assert saga.violations(table, alerted={"stuck"}) == ["stuck: CANCELLED but hotel still booked (alerted: "
+                                                         "waiting for a human)"]
