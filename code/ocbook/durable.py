@@ -1,7 +1,8 @@
 """The saga as a Lambda durable function (booking/durable_saga.py): deploy it, request trips, read their history.
 
-Mirrors the saga API of ocbook.saga (storage, request, wait_final; bookings and violations apply unchanged);
-the style class in ocbook/styles/durable.py delegates here.
+Mirrors the saga API of ocbook.saga (deploy, request, wait_final; ob.saga.bookings and violations apply
+unchanged) and needs nothing of it but those two; the style class in ocbook/styles/durable.py delegates here,
+passing itself as the saga (any object with tables, trips, trace, alerts and functions will do).
 
     saga = ob.durable.deploy(deployment)
     ob.durable.request(saga, trip); ob.durable.wait_final(saga, [trip["trip_id"]])
@@ -12,13 +13,16 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from ocbook import saga as sagas
 from ocbook import wait
-from ocbook.clients import all_pages, client
-from ocbook.deploy import Deployment
+from ocbook.clients import ACCOUNT, REGION, all_pages, client
+from ocbook.deploy import Deployment, Function, Queue
+
+SERVICES = ("hotel", "flight", "car")
 
 HANDLER = "booking.durable_saga.handler"
 RUNTIME = "python3.13"   # durable functions run on Python 3.13 and 3.14 (of these, the engine runs 3.13)
@@ -31,75 +35,94 @@ OPERATION_EVENTS = ("ExecutionStarted", "StepStarted", "WaitStarted", "CallbackS
                     "ChainedInvokeStarted")
 
 
-def environment(saga: sagas.Saga) -> dict[str, str]:
+@dataclass
+class DurableSaga:
+    """What a deployed durable saga consists of: the storage every style has, and its one function ("trip")."""
+    tables: dict[str, str]                       # service -> bookings table, in step order
+    trips: str                                   # trip id -> final status
+    trace: str                                   # trace records of every step run
+    alerts: Queue                                # compensations that need a human
+    functions: dict[str, Function] = field(default_factory=dict)
+
+
+def storage(deployment: Deployment, steps: tuple[str, ...] = SERVICES) -> DurableSaga:
+    """The tables and the alert queue, named as every style names them."""
+    return DurableSaga(tables={s: deployment.table(f"{s}-bookings") for s in steps}, trips=deployment.table("trips"),
+                       trace=deployment.table("trace", key="pk", sort="sk"), alerts=deployment.queue("alerts"))
+
+
+def environment(saga: DurableSaga) -> dict[str, str]:
     """The durable function's configuration: its steps in order and where each writes."""
     return {"STEPS": json.dumps(list(saga.tables)), "TABLES": json.dumps(saga.tables), "TRIPS_TABLE": saga.trips,
             "TRACE_TABLE": saga.trace, "ALERTS_URL": saga.alerts.url}
 
 
-def deploy(deployment: Deployment, steps: tuple[str, ...] = sagas.SERVICES, saga: sagas.Saga | None = None
-           ) -> sagas.Saga:
+def deploy(deployment: Deployment, steps: tuple[str, ...] = SERVICES, saga: DurableSaga | None = None
+           ) -> DurableSaga:
     """The saga's storage (as for the other styles) and one durable function that runs every trip."""
-    saga = saga or sagas.storage(deployment, steps)
-    saga.functions["saga"] = deployment.function("trip-durable", HANDLER, packages=("booking",),
+    saga = saga or storage(deployment, steps)
+    saga.functions["trip"] = deployment.function("trip-durable", HANDLER, packages=("booking",),
                                                  env=environment(saga), runtime=RUNTIME, timeout=TIMEOUT,
                                                  durable=DURABLE_CONFIG)
     return saga
 
 
-def from_stack(outputs: dict[str, str], steps: tuple[str, ...] = sagas.SERVICES) -> sagas.Saga:
+def from_stack(outputs: dict[str, str], steps: tuple[str, ...] = SERVICES) -> DurableSaga:
     """The saga a stack of templates/saga-durable.yaml deployed, read from the stack's outputs."""
-    from ocbook.clients import ACCOUNT, REGION
-    from ocbook.deploy import Function
-
-    saga = sagas.from_stack(outputs, steps)
     name = outputs["TripFunctionName"]
-    saga.functions["saga"] = Function(name, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
-    return saga
+    return DurableSaga(
+        tables={s: outputs[f"{s.capitalize()}Table"] for s in steps}, trips=outputs["TripsTable"],
+        trace=outputs["TraceTable"],
+        alerts=Queue(outputs["AlertsQueueName"], outputs["AlertsQueueUrl"], outputs["AlertsQueueArn"]),
+        functions={"trip": Function(name, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")})
 
 
-def request(saga: sagas.Saga, trip: dict) -> str | None:
+def request(saga: DurableSaga, trip: dict) -> str | None:
     """Start a trip: an asynchronous Invoke naming the execution after the trip; its ARN. A repeated request
     starts nothing new: Lambda answers the running execution, or refuses once it has ended (None here)."""
     lam = client("lambda")
     try:
-        answer = lam.invoke(FunctionName=saga.functions["saga"].name, InvocationType="Event",
+        answer = lam.invoke(FunctionName=saga.functions["trip"].name, InvocationType="Event",
                             DurableExecutionName=trip["trip_id"], Payload=json.dumps(trip))
     except lam.exceptions.DurableExecutionAlreadyStartedException:
         return None
     return answer["DurableExecutionArn"]
 
 
-def execution(saga: sagas.Saga, trip_id: str) -> dict:
+def execution(saga: DurableSaga, trip_id: str) -> dict:
     """The durable execution named after a trip (ListDurableExecutionsByFunction, then GetDurableExecution)."""
     lam = client("lambda")
     found = [e for e in all_pages(lam, "list_durable_executions_by_function", "DurableExecutions",
-                                  FunctionName=saga.functions["saga"].name, DurableExecutionName=trip_id)
+                                  FunctionName=saga.functions["trip"].name, DurableExecutionName=trip_id)
              if e["DurableExecutionName"] == trip_id]
     if not found:
         raise LookupError(f"no durable execution named {trip_id!r} for {saga.functions['saga'].name}")
     return lam.get_durable_execution(DurableExecutionArn=found[0]["DurableExecutionArn"])
 
 
-def status(saga: sagas.Saga, trip_id: str) -> str | None:
+def status(saga: DurableSaga, trip_id: str) -> str | None:
     """The trip's final status from the trips table, or None while it runs."""
     item = client("dynamodb").get_item(TableName=saga.trips, Key={"pk": {"S": trip_id}},
                                        ConsistentRead=True).get("Item")
     return item["status"]["S"] if item else None
 
 
-def wait_final(saga: sagas.Saga, trip_ids: list[str], timeout: float = 90) -> dict[str, str]:
+def wait_final(saga: DurableSaga, trip_ids: list[str], timeout: float = 90) -> dict[str, str]:
     """Wait until every trip has a final status in the trips table; return them."""
-    return sagas.wait_final(saga, trip_ids, timeout)
+    def finals() -> dict[str, str]:
+        return {i["pk"]: i["status"] for i in wait.items(saga.trips) if i["pk"] in trip_ids}
+
+    return wait.until(finals, lambda found: len(found) == len(trip_ids), timeout,
+                      what=f"{len(trip_ids)} trip(s) to reach a final status")
 
 
-def wait_ended(saga: sagas.Saga, trip_id: str, timeout: float = 90) -> dict:
+def wait_ended(saga: DurableSaga, trip_id: str, timeout: float = 90) -> dict:
     """Wait until the trip's durable execution has ended (its function returned or failed for good)."""
     return wait.until(lambda: execution(saga, trip_id), lambda found: found["Status"] != "RUNNING", timeout,
                       what=f"the durable execution of {trip_id} to end")
 
 
-def events(saga: sagas.Saga, trip_id: str) -> list[dict]:
+def events(saga: DurableSaga, trip_id: str) -> list[dict]:
     """Every event of the trip's durable execution, with its data."""
     arn = execution(saga, trip_id)["DurableExecutionArn"]
     return all_pages(client("lambda"), "get_durable_execution_history", "Events", DurableExecutionArn=arn,
@@ -123,7 +146,7 @@ def detail(event: dict) -> str:
     return "; ".join(parts)
 
 
-def history(saga: sagas.Saga, trip_id: str) -> pd.DataFrame:
+def history(saga: DurableSaga, trip_id: str) -> pd.DataFrame:
     """The trip's durable execution history as a table: one row per event, ms since the start."""
     found = events(saga, trip_id)
     start = found[0]["EventTimestamp"]
@@ -134,7 +157,7 @@ def history(saga: sagas.Saga, trip_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("ms")
 
 
-def work(saga: sagas.Saga, trip_id: str) -> dict:
+def work(saga: DurableSaga, trip_id: str) -> dict:
     """What one trip cost: durable operations, invocations of the durable function (the first and each
     replay), and when the execution ended (epoch seconds, None while it runs)."""
     found = events(saga, trip_id)
@@ -144,22 +167,22 @@ def work(saga: sagas.Saga, trip_id: str) -> dict:
             "replays": sum(e["EventType"] == "InvocationCompleted" for e in found) - 1}
 
 
-def add_step(deployment: Deployment, saga: sagas.Saga, step: str) -> None:
+def add_step(deployment: Deployment, saga: DurableSaga, step: str) -> None:
     """Add a booking step after the last one: a table, and the function's step list (its code is unchanged)."""
     saga.tables[step] = deployment.table(f"{step}-bookings")
-    lam, name = client("lambda"), saga.functions["saga"].name
+    lam, name = client("lambda"), saga.functions["trip"].name
     lam.update_function_configuration(FunctionName=name, Environment={"Variables": environment(saga)})
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
 
 
-def wiring(saga: sagas.Saga) -> dict[str, str]:
+def wiring(saga: DurableSaga) -> dict[str, str]:
     """What defines the flow, read back from the engine: the durable function's step list (the code is fixed)."""
     variables = client("lambda").get_function_configuration(
-        FunctionName=saga.functions["saga"].name)["Environment"]["Variables"]
-    return {"function saga": json.dumps({"STEPS": json.loads(variables["STEPS"])}, sort_keys=True)}
+        FunctionName=saga.functions["trip"].name)["Environment"]["Variables"]
+    return {"function trip": json.dumps({"STEPS": json.loads(variables["STEPS"])}, sort_keys=True)}
 
 
-def run_trips(saga: sagas.Saga, trips: list[dict], timeout: float = 90) -> pd.DataFrame:
+def run_trips(saga: DurableSaga, trips: list[dict], timeout: float = 90) -> pd.DataFrame:
     """Request trips, wait for their final status, and return the bookings table (for the invariant)."""
     began = time.monotonic()
     for trip in trips:

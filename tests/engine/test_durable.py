@@ -106,10 +106,11 @@ def test_a_failing_step_is_retried_on_the_clock_and_completed_steps_are_not_run_
     failed = [e for e in events if e["EventType"] == "StepFailed"]
     assert [e["StepFailedDetails"]["RetryDetails"]["CurrentAttempt"] for e in failed] == [1, 2]
     assert failed[0]["StepFailedDetails"]["Error"]["Payload"]["ErrorType"] == "RuntimeError"
+    assert [e["StepFailedDetails"]["RetryDetails"]["NextAttemptDelaySeconds"] for e in failed] == [60, 60]
     retried = [e for e in events if e["EventType"] == "StepStarted" and e["Name"] == "flaky"][1]
-    assert (retried["EventTimestamp"] - failed[0]["EventTimestamp"]).total_seconds() >= 60  # AWS's delay in history
     scale = ob.engine.time_scale() or 1
-    assert elapsed < 120 * scale + 15  # two 60 s delays waited on the engine's clock
+    assert (retried["EventTimestamp"] - failed[0]["EventTimestamp"]).total_seconds() >= 60 * scale * 0.9
+    assert elapsed < 120 * scale + 15  # two 60 s delays, waited on the engine's clock
 
     response = lam.invoke(FunctionName=functions["flaky"].name,  # the last attempt fails too: the execution fails
                           Payload=json.dumps({"kind": "exhaust", "fail": 2, "attempts": 2, "delay": 1}))
@@ -129,7 +130,10 @@ def test_a_wait_suspends_the_execution_then_resumes_it(lam, functions, records):
     events = history(lam, arn)
     assert kinds(events, "pause") == ["WaitStarted", "WaitSucceeded"]
     started = next(e for e in events if e["EventType"] == "WaitStarted")
-    assert started["WaitStartedDetails"]["Duration"] == 180
+    scaled = 180 * (ob.engine.time_scale() or 1)  # the engine's clock: the history shows what it waited
+    assert started["WaitStartedDetails"]["Duration"] == round(scaled)
+    waited = (started["WaitStartedDetails"]["ScheduledEndTimestamp"] - started["EventTimestamp"]).total_seconds()
+    assert abs(waited - scaled) < 0.5
     assert kinds(events).count("InvocationCompleted") == 2  # suspended at the wait, invoked again after it
 
 
@@ -168,7 +172,7 @@ def test_the_saga_template_as_a_stack_keeps_the_invariant_with_failures(engine):
     with ob.Deployment("t-dur-stack") as deployment:
         deployed = durable.from_stack(deployment.stack("saga", "saga-durable", progress=False))
         assert ob.client("lambda").get_function_configuration(
-            FunctionName=deployed.functions["saga"].name)["DurableConfig"] == durable.DURABLE_CONFIG
+            FunctionName=deployed.functions["trip"].name)["DurableConfig"] == durable.DURABLE_CONFIG
         ids = [trip["trip_id"] for trip in TRIPS]
         for trip in TRIPS:
             durable.request(deployed, trip)

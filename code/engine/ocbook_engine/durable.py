@@ -13,7 +13,7 @@ We reuse all of that inside the engine process:
   ``...History``, callbacks, ``StopDurableExecution``, ``ListDurableExecutionsByFunction``) reach it at
   the ordinary Lambda endpoint.
 
-What we add: a clock on the engine's time scale (``ScaledClock``), the functions' ``DurableConfig``
+What we add: timers on the engine's time scale (``put_timers_on_the_clock``), the functions' ``DurableConfig``
 (LocalStack ignores it), and ``Invoke`` of a durable function starting an execution (``start``), both in
 ``lambda_provider.py``.
 """
@@ -41,32 +41,21 @@ _LOCK = threading.Lock()
 _SERVICE = None
 
 
-class ScaledClock:
-    """The runner's clock with timers on the engine's time scale: a wait of N s lasts N x scale real seconds.
-
-    Like the runner's ``SkipClock``, ``now`` is real time plus the time skipped so far, so a wait still spans
-    its full length in the history (scheduled end = start + N s) and every read is monotonic; only
-    ``(1 - scale)`` of each armed gap is skipped, and the timer fires after the rest.
+def put_timers_on_the_clock(scale: float) -> None:
+    """Waits and step retry delays last their length x the time scale: the runner's checkpoint processors
+    compute a wait's scheduled end and a retry's next attempt as now + timedelta(seconds=N); here that
+    timedelta is N x scale. The history keeps the length the function asked for (WaitStarted's Duration,
+    RetryDetails' NextAttemptDelaySeconds) and real timestamps, so the scheduled end shows what the engine
+    waited. (A virtual clock like the runner's SkipClock would keep AWS's timestamps instead, but it drifts
+    ahead of real time by every wait skipped, which breaks latencies measured against the wall clock.)
     """
+    from aws_durable_execution_sdk_python_testing.checkpoint.processors import base, step, wait
 
-    def __init__(self, scale: float):
-        self.scale = scale
-        self._skipped = datetime.timedelta(0)
-        self._lock = threading.Lock()
+    def scaled(*args, **kwargs) -> datetime.timedelta:
+        return datetime.timedelta(*args, **kwargs) * scale
 
-    def now(self) -> datetime.datetime:
-        """Real time plus what the timers skipped."""
-        with self._lock:
-            return datetime.datetime.now(datetime.UTC) + self._skipped
-
-    def arm(self, wake: datetime.datetime) -> float:
-        """Real seconds to wait until ``wake``: its scaled share of the gap; the rest is skipped now."""
-        with self._lock:
-            gap = (wake - (datetime.datetime.now(datetime.UTC) + self._skipped)).total_seconds()
-            if gap <= 0:
-                return 0.0
-            self._skipped += datetime.timedelta(seconds=gap * (1 - self.scale))
-            return gap * self.scale
+    for module in (base, step, wait):
+        module.timedelta = scaled
 
 
 class DurableService:
@@ -74,6 +63,7 @@ class DurableService:
 
     def __init__(self, endpoint: str, region: str):
         from aws_durable_execution_sdk_python_testing.checkpoint.processor import CheckpointProcessor
+        from aws_durable_execution_sdk_python_testing.clock import RealClock
         from aws_durable_execution_sdk_python_testing.executor import Executor
         from aws_durable_execution_sdk_python_testing.invoker import LambdaInvoker
         from aws_durable_execution_sdk_python_testing.scheduler import Scheduler
@@ -82,7 +72,8 @@ class DurableService:
         from aws_durable_execution_sdk_python_testing.web.server import WebServer
         from aws_durable_execution_sdk_python_testing.worker.registry import ExecutionRegistry
 
-        self.clock = ScaledClock(clock.scale())
+        self.clock = RealClock()
+        put_timers_on_the_clock(clock.scale())
         self.names: dict[tuple[str, str], tuple[str | None, str]] = {}  # (function, name) -> (execution, payload)
         self.store = InMemoryExecutionStore()
         self.scheduler = Scheduler()
@@ -204,7 +195,7 @@ def service() -> DurableService:
             endpoint = f"http://{config.GATEWAY_LISTEN[0].host}:{config.GATEWAY_LISTEN[0].port}"
             _SERVICE = DurableService(endpoint, os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
             LOG.info("durable executions: AWS's local runner, invoking through %s, time scale %s",
-                     endpoint, _SERVICE.clock.scale)
+                     endpoint, clock.scale())
         return _SERVICE
 
 
