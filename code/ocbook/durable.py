@@ -57,9 +57,26 @@ def environment(saga: DurableSaga) -> dict[str, str]:
             "TRACE_TABLE": saga.trace, "ALERTS_URL": saga.alerts.url}
 
 
+def available() -> bool:
+    """Whether the LocalStack in use serves Lambda's durable execution APIs (the book's engine does)."""
+    from botocore.exceptions import ClientError
+
+    lam = client("lambda")
+    try:
+        lam.list_durable_executions_by_function(FunctionName="ocbook-durable-probe")
+    except lam.exceptions.ResourceNotFoundException:
+        return True
+    except ClientError:
+        return False
+    return True
+
+
 def deploy(deployment: Deployment, steps: tuple[str, ...] = SERVICES, saga: DurableSaga | None = None
            ) -> DurableSaga:
     """The saga's storage (as for the other styles) and one durable function that runs every trip."""
+    if not available():
+        raise RuntimeError("this LocalStack does not serve Lambda durable functions (ListDurableExecutionsByFunction "
+                           "failed); the book's own engine does: unset AWS_ENDPOINT_URL to use it")
     saga = saga or storage(deployment, steps)
     saga.functions["trip"] = deployment.function("trip-durable", HANDLER, packages=("booking",),
                                                  env=environment(saga), runtime=RUNTIME, timeout=TIMEOUT,
