@@ -27,6 +27,8 @@ import os
 import threading
 from types import SimpleNamespace
 
+from localstack.runtime import hooks
+
 from ocbook_engine import clock
 
 LOG = logging.getLogger(__name__)
@@ -167,6 +169,14 @@ class DurableService:
         """End the runner's threads (engine shutdown)."""
         self.executor.shutdown()
         self.scheduler.stop()
+
+
+@hooks.on_infra_shutdown()
+def stop_durable_service() -> None:
+    """End the runner's scheduler and pools with the engine (else its threads hold the exit up)."""
+    with _LOCK:
+        if _SERVICE is not None:
+            _SERVICE.stop()
 
 
 def lambda_client(endpoint: str, region: str):
