@@ -76,6 +76,14 @@ def test_durable_config_is_kept_and_invoke_runs_an_execution(lam, functions, rec
     assert "DurableExecutionArn" not in control and json.loads(control["Payload"].read())["event"] == {}
 
 
+@pytest.mark.parametrize("config", [{"ExecutionTimeout": 31_622_401},  # (0 is refused by botocore itself)
+                                    {"ExecutionTimeout": 60, "RetentionPeriodInDays": 91},
+                                    {"RetentionPeriodInDays": 1}])
+def test_a_durable_config_out_of_range_is_refused(lam, deployment, config):
+    with pytest.raises(lam.exceptions.InvalidParameterValueException, match="DurableConfig"):
+        deployment.function("bad", "probe.durable.waits", runtime="python3.13", durable=config)
+
+
 def test_the_execution_name_is_an_idempotency_key(lam, functions, records):
     waits = functions["waits"].name
     first = lam.invoke(FunctionName=waits, InvocationType="Event", DurableExecutionName="trip-1",

@@ -33,9 +33,11 @@ from ocbook_engine import clock
 
 LOG = logging.getLogger(__name__)
 API_PREFIX = "/2025-12-01/"
-# AWS's defaults when DurableConfig leaves them out (CreateFunction API reference).
+# AWS's limits and default (DurableConfig in the CreateFunction API reference and SAM's DurableConfig page).
 DEFAULT_EXECUTION_TIMEOUT = 86400
+MAX_EXECUTION_TIMEOUT = 31_622_400  # 366 days
 DEFAULT_RETENTION_DAYS = 14
+MAX_RETENTION_DAYS = 90
 # Durable functions are offered on these managed runtimes (of the ones the engine runs).
 DURABLE_RUNTIMES = ("python3.13",)
 CONFIGS: dict[str, dict] = {}  # unqualified function ARN -> its DurableConfig
@@ -58,6 +60,16 @@ def put_timers_on_the_clock(scale: float) -> None:
 
     for module in (base, step, wait):
         module.timedelta = scaled
+
+
+def config_problem(config: dict) -> str | None:
+    """What is wrong with a DurableConfig, as CreateFunction checks it (None if nothing)."""
+    timeout, retention = config.get("ExecutionTimeout"), config.get("RetentionPeriodInDays", DEFAULT_RETENTION_DAYS)
+    if not isinstance(timeout, int) or not 1 <= timeout <= MAX_EXECUTION_TIMEOUT:
+        return f"DurableConfig.ExecutionTimeout must be 1 to {MAX_EXECUTION_TIMEOUT} seconds, got {timeout}"
+    if not isinstance(retention, int) or not 1 <= retention <= MAX_RETENTION_DAYS:
+        return f"DurableConfig.RetentionPeriodInDays must be 1 to {MAX_RETENTION_DAYS} days, got {retention}"
+    return None
 
 
 class DurableService:

@@ -79,6 +79,8 @@ def lambda_local_process():
             if config is not None and request.get("Runtime") not in durable.DURABLE_RUNTIMES:
                 raise InvalidParameterValueException(
                     f"durable functions need one of the runtimes {', '.join(durable.DURABLE_RUNTIMES)}", Type="User")
+            if config is not None and (problem := durable.config_problem(config)):
+                raise InvalidParameterValueException(problem, Type="User")
             answer = super().create_function(context, request)
             if config is not None:
                 durable.CONFIGS[answer["FunctionArn"]] = dict(config)
