@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ocbook import saga as sagas
 from ocbook import wait
 from ocbook.clients import ACCOUNT, REGION, all_pages, client
 from ocbook.deploy import Deployment, Function, Queue
@@ -206,4 +205,6 @@ def run_trips(saga: DurableSaga, trips: list[dict], timeout: float = 90) -> pd.D
         request(saga, trip)
     ids = [trip["trip_id"] for trip in trips]
     wait_final(saga, ids, timeout=max(1.0, timeout - (time.monotonic() - began)))
-    return sagas.bookings(saga, ids)
+    from ocbook.saga import bookings  # here: ocbook.saga imports the styles, whose durable style imports this
+
+    return bookings(saga, ids)
