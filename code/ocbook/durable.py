@@ -56,6 +56,16 @@ def environment(saga: DurableSaga) -> dict[str, str]:
             "TRACE_TABLE": saga.trace, "ALERTS_URL": saga.alerts.url}
 
 
+def timer_scale() -> float | None:
+    """The factor the engine applies to durable waits and step retry delays (None: not the book's engine)."""
+    from urllib.request import Request
+
+    from ocbook.endpoints import endpoint, fetch_json
+
+    found = fetch_json(Request(f"{endpoint()}/_ocbook/clock"), timeout=5)
+    return float(found["durable_scale"]) if found and "durable_scale" in found else None
+
+
 def available() -> bool:
     """Whether the LocalStack in use serves Lambda's durable execution APIs (the book's engine does)."""
     from botocore.exceptions import ClientError

@@ -20,6 +20,12 @@ DURABLE = {"ExecutionTimeout": 120, "RetentionPeriodInDays": 1}
 
 
 @pytest.fixture(scope="module")
+def scale(engine) -> float:
+    """The engine's factor for durable timers (the tests' delays are chosen to last about a second each)."""
+    return durable.timer_scale() or 1
+
+
+@pytest.fixture(scope="module")
 def lam():
     return ob.client("lambda")
 
@@ -101,10 +107,12 @@ def test_the_execution_name_is_an_idempotency_key(lam, functions, records):
         lam.stop_durable_execution(DurableExecutionArn=arn)
 
 
-def test_a_failing_step_is_retried_on_the_clock_and_completed_steps_are_not_run_again(lam, functions, records):
+def test_a_failing_step_is_retried_on_the_clock_and_completed_steps_are_not_run_again(lam, functions, records,
+                                                                                     scale):
+    delay = max(1, round(1 / scale))  # 60 s at the default 1/60: a second on the engine
     began = time.monotonic()
     response = lam.invoke(FunctionName=functions["flaky"].name,
-                          Payload=json.dumps({"kind": "retry", "fail": 2, "attempts": 3, "delay": 60}))
+                          Payload=json.dumps({"kind": "retry", "fail": 2, "attempts": 3, "delay": delay}))
     elapsed = time.monotonic() - began
     assert json.loads(response["Payload"].read()) == {"succeeded_on": 3}
     assert len(items(records, "retry")) == 3  # three real attempts of the flaky step
@@ -114,11 +122,10 @@ def test_a_failing_step_is_retried_on_the_clock_and_completed_steps_are_not_run_
     failed = [e for e in events if e["EventType"] == "StepFailed"]
     assert [e["StepFailedDetails"]["RetryDetails"]["CurrentAttempt"] for e in failed] == [1, 2]
     assert failed[0]["StepFailedDetails"]["Error"]["Payload"]["ErrorType"] == "RuntimeError"
-    assert [e["StepFailedDetails"]["RetryDetails"]["NextAttemptDelaySeconds"] for e in failed] == [60, 60]
+    assert [e["StepFailedDetails"]["RetryDetails"]["NextAttemptDelaySeconds"] for e in failed] == [delay, delay]
     retried = [e for e in events if e["EventType"] == "StepStarted" and e["Name"] == "flaky"][1]
-    scale = ob.engine.time_scale() or 1
-    assert (retried["EventTimestamp"] - failed[0]["EventTimestamp"]).total_seconds() >= 60 * scale * 0.9
-    assert elapsed < 120 * scale + 15  # two 60 s delays, waited on the engine's clock
+    assert (retried["EventTimestamp"] - failed[0]["EventTimestamp"]).total_seconds() >= delay * scale * 0.9
+    assert elapsed < 2 * delay * scale + 15  # two delays, waited on the engine's clock
 
     response = lam.invoke(FunctionName=functions["flaky"].name,  # the last attempt fails too: the execution fails
                           Payload=json.dumps({"kind": "exhaust", "fail": 2, "attempts": 2, "delay": 1}))
@@ -128,8 +135,9 @@ def test_a_failing_step_is_retried_on_the_clock_and_completed_steps_are_not_run_
     assert lam.get_durable_execution(DurableExecutionArn=response["DurableExecutionArn"])["Status"] == "FAILED"
 
 
-def test_a_wait_suspends_the_execution_then_resumes_it(lam, functions, records):
-    arn = start(lam, functions["waits"], {"kind": "wait", "seconds": 180})
+def test_a_wait_suspends_the_execution_then_resumes_it(lam, functions, records, scale):
+    seconds = max(1, round(3 / scale))  # 180 s at the default 1/60: three seconds on the engine
+    arn = start(lam, functions["waits"], {"kind": "wait", "seconds": seconds})
     wait_items(records, "wait", 1)
     assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "RUNNING"  # control: not done yet
     done = status(lam, arn, "SUCCEEDED", "FAILED")
@@ -138,7 +146,7 @@ def test_a_wait_suspends_the_execution_then_resumes_it(lam, functions, records):
     events = history(lam, arn)
     assert kinds(events, "pause") == ["WaitStarted", "WaitSucceeded"]
     started = next(e for e in events if e["EventType"] == "WaitStarted")
-    scaled = 180 * (ob.engine.time_scale() or 1)  # the engine's clock: the history shows what it waited
+    scaled = seconds * scale  # the engine's clock: the history shows what it waited
     assert started["WaitStartedDetails"]["Duration"] == round(scaled)
     waited = (started["WaitStartedDetails"]["ScheduledEndTimestamp"] - started["EventTimestamp"]).total_seconds()
     assert abs(waited - scaled) < 0.5

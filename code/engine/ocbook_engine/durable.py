@@ -87,7 +87,7 @@ class DurableService:
         from aws_durable_execution_sdk_python_testing.worker.registry import ExecutionRegistry
 
         self.clock = RealClock()
-        put_timers_on_the_clock(clock.scale())
+        put_timers_on_the_clock(clock.durable_scale())
         self.names: dict[tuple[str, str], tuple[str | None, str]] = {}  # (function, name) -> (execution, payload)
         self.store = InMemoryExecutionStore()
         self.scheduler = Scheduler()
@@ -217,7 +217,7 @@ def service() -> DurableService:
             endpoint = f"http://{config.GATEWAY_LISTEN[0].host}:{config.GATEWAY_LISTEN[0].port}"
             _SERVICE = DurableService(endpoint, os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
             LOG.info("durable executions: AWS's local runner, invoking through %s, time scale %s",
-                     endpoint, clock.scale())
+                     endpoint, clock.durable_scale())
         return _SERVICE
 
 

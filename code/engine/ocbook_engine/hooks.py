@@ -107,7 +107,8 @@ class BookEndpoints:
         """The time scale in force."""
         from localstack.http import Response
 
-        return Response(json.dumps({"scale": clock.scale(), "setting": clock.VARIABLE}), 200,
+        return Response(json.dumps({"scale": clock.scale(), "setting": clock.VARIABLE,
+                                    "durable_scale": clock.durable_scale()}), 200,
                         mimetype="application/json")
 
     def faults(self, request):
