@@ -88,7 +88,8 @@ endif
 lock: | $(UV)
 	$(UV) pip compile -q --universal --python-version 3.11 requirements.txt -o requirements.lock
 	echo "# input: requirements.txt sha256 $$(sha256sum requirements.txt | cut -c1-64)" >> requirements.lock
-	$(UV) pip compile -q --python-version 3.13 code/engine/requirements.txt -o code/engine/requirements.lock
+	$(UV) pip compile -q --python-version 3.13 --override code/engine/overrides.txt code/engine/requirements.txt \
+	  -o code/engine/requirements.lock
 	echo "# input: requirements.txt sha256 $$(sha256sum code/engine/requirements.txt | cut -c1-64)" \
 	  >> code/engine/requirements.lock
 
@@ -126,7 +127,7 @@ notebooks: setup
 chapter: setup
 	$(WITH_ENGINE) $(PYTEST) chapters -k "$(N)"
 # the large comparison (ocbook.experiment): 5 repetitions x 100 trips per style after 8 warm-up trips, with faults,
-# duplicated and reordered events; writes results/experiment/ (commit it: chapter 6 reads it). About 15 min.
+# duplicated and reordered events; writes results/experiment/ (commit it: chapter 7 reads it). About 15 min.
 experiment: setup
 	$(WITH_ENGINE) $(PY) -m ocbook.experiment --trips 100 --repetitions 5 --warmup 8 --concurrency 8 \
 	    --out results/experiment

@@ -230,7 +230,7 @@ class Deployment:
     def function(self, kind: str, handler: str, packages: tuple[str, ...] | None = None,
                  env: dict[str, str] | None = None, timeout: int = 10, memory: int = 128,
                  layers: list[str] | None = None, runtime: str = "python3.12", dlq: str | None = None,
-                 tracing: str | None = None) -> Function:
+                 tracing: str | None = None, durable: dict | None = None) -> Function:
         """A Lambda function whose code is the handler's package under code/functions (plus fnlib)."""
         lam = client("lambda")
         logs = client("logs")
@@ -243,6 +243,8 @@ class Deployment:
             args["DeadLetterConfig"] = {"TargetArn": dlq}
         if tracing:
             args["TracingConfig"] = {"Mode": tracing}  # "Active" or "PassThrough" (X-Ray)
+        if durable is not None:
+            args["DurableConfig"] = durable  # a durable function: {"ExecutionTimeout": s, "RetentionPeriodInDays": d}
         arn = lam.create_function(**args)["FunctionArn"]
 
         def remove():

@@ -146,6 +146,30 @@ def saga_choreographed(steps: tuple[str, ...] | None = None) -> dict:
     return template
 
 
+def saga_durable(steps: tuple[str, ...] | None = None) -> dict:
+    """The travel saga as one Lambda durable function: steps, retries and compensations in its own code."""
+    from booking import definition
+    from ocbook import durable
+
+    steps = steps or definition.STEPS
+    template = skeleton("Travel saga as a Lambda durable function: ordinary code books "
+                        f"{', '.join(steps)} step by step, checkpointed, and compensates in its own except")
+    saga_storage(template, steps)
+    policies = [{"DynamoDBCrudPolicy": {"TableName": ref(f"{title(step)}Bookings")}} for step in steps]
+    policies += [{"DynamoDBWritePolicy": {"TableName": ref("Trace")}}, {"DynamoDBWritePolicy": {"TableName": ref(
+        "Trips")}}, {"SQSSendMessagePolicy": {"QueueName": att("Alerts", "QueueName")}}]
+    env = {"STEPS": json.dumps(list(steps)), "TRIPS_TABLE": ref("Trips"), "TRACE_TABLE": ref("Trace"),
+           "ALERTS_URL": ref("Alerts"),
+           "TABLES": {"Fn::Sub": [json.dumps({step: f"${{{title(step)}}}" for step in steps}),
+                                  {title(step): ref(f"{title(step)}Bookings") for step in steps}]}}
+    # SAM gives a function with DurableConfig the AWSLambdaBasicDurableExecutionRolePolicy (checkpoints, state).
+    template["Resources"]["TripFunction"] = function(
+        durable.HANDLER, env, policies, Runtime=durable.RUNTIME, Timeout=durable.TIMEOUT,
+        DurableConfig=durable.DURABLE_CONFIG)
+    output(template, "TripFunctionName", ref("TripFunction"), "invoke with the trip, DurableExecutionName = trip id")
+    return template
+
+
 def orders_orchestrated() -> dict:
     """Chapter 1's order flow, orchestrated: reserve, pay, ship as tasks of one state machine."""
     template = skeleton("Order flow, orchestrated: a state machine runs reserve, pay, ship (chapter 1)")
@@ -207,6 +231,7 @@ TEMPLATES = {  # file name -> (builder, what it deploys)
     "saga-orchestrated.yaml": (saga_orchestrated, "The travel saga of chapter 4."),
     "saga-orchestrated.asl.json": (saga_definition, ""),
     "saga-choreographed.yaml": (saga_choreographed, "The travel saga of chapter 5."),
+    "saga-durable.yaml": (saga_durable, "The travel saga as a Lambda durable function."),
     "orders-orchestrated.yaml": (orders_orchestrated, "Chapter 1's order flow, orchestrated."),
     "orders-orchestrated.asl.json": (orders_definition, ""),
     "orders-choreographed.yaml": (orders_choreographed, "Chapter 1's order flow, choreographed."),

@@ -5,12 +5,13 @@ from __future__ import annotations
 from ocbook import coupling, styles
 
 
-def test_adding_a_step_adds_its_resources_in_both_styles():
+def test_adding_a_step_adds_its_resources_in_every_style():
     changes = coupling.add_step("insurance")
     added = changes[changes["change"] == "added"]
-    for style in styles.names():
+    for style in ("orchestrated", "choreographed"):  # a function per service
         assert set(added[added["style"] == style]["resource"]) == {"InsuranceFunction", "InsuranceBookings"}
-    assert set(added["owner"]) == {"insurance"}
+    assert set(added[added["style"] == "durable"]["resource"]) == {"InsuranceBookings"}  # a step in one function
+    assert set(added["owner"]) == {"insurance"} and set(changes["style"]) == set(styles.names())
 
 
 def test_the_orchestrator_changes_and_no_other_service_does():

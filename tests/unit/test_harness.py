@@ -132,8 +132,9 @@ def test_a_complete_run_writes_both_files_and_exits_0(tmp_path, monkeypatch):
     monkeypatch.setattr(harness, "run_style", lambda style, settings, progress=True: fake_result(style, settings))
     assert harness.main(["--levels", "1,2", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["interrupted"] is None and len(summary["results"]) == 4
-    assert len(pd.read_csv(tmp_path / "trips.csv")) == 4
+    runs = 2 * len(harness.STYLES)  # two levels, every style
+    assert summary["interrupted"] is None and len(summary["results"]) == runs
+    assert len(pd.read_csv(tmp_path / "trips.csv")) == runs
 
 
 def test_ctrl_c_while_driving_stops_the_trips_in_flight(monkeypatch):

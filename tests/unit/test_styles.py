@@ -47,13 +47,13 @@ def test_a_style_generates_its_committed_template_and_companions(name):
 
 def test_a_template_for_more_steps_has_the_new_step():
     for style in styles.ALL.values():
-        assert "InsuranceFunction" in style.template((*styles.SERVICES, "insurance"))["Resources"]
-        assert "InsuranceFunction" not in style.template()["Resources"]
+        assert "InsuranceBookings" in style.template((*styles.SERVICES, "insurance"))["Resources"]
+        assert "InsuranceBookings" not in style.template()["Resources"]
 
 
 def test_an_unknown_style_says_which_exist():
-    with pytest.raises(ValueError, match="no saga style 'durable': use one of orchestrated, choreographed"):
-        styles.get("durable")
+    with pytest.raises(ValueError, match="no saga style 'actors': use one of orchestrated, choreographed, durable"):
+        styles.get("actors")
 
 
 def test_style_options_and_a_stack_do_not_mix():

@@ -107,7 +107,8 @@ class BookEndpoints:
         """The time scale in force."""
         from localstack.http import Response
 
-        return Response(json.dumps({"scale": clock.scale(), "setting": clock.VARIABLE}), 200,
+        return Response(json.dumps({"scale": clock.scale(), "setting": clock.VARIABLE,
+                                    "durable_scale": clock.durable_scale()}), 200,
                         mimetype="application/json")
 
     def faults(self, request):
@@ -143,6 +144,11 @@ def ocbook_engine_start() -> None:
     ROUTER.add("/_ocbook/clock", endpoint=endpoints.clock, methods=["GET"])
     ROUTER.add("/_ocbook/events/faults", endpoint=endpoints.faults, methods=["POST"])
     ROUTER.add("/_ocbook/xray", endpoint=endpoints.xray, methods=["GET"])
+    from ocbook_engine import durable
+
+    # Lambda's durable execution APIs (botocore's /2025-12-01/... paths), served by AWS's local runner.
+    ROUTER.add(f"{durable.API_PREFIX}<path:path>", endpoint=durable.serve, methods=["GET", "POST", "PUT"])
+    durable.patch_cloudformation()
     from ocbook_engine import xray, xray_stepfunctions
 
     xray.daemon_address()

@@ -47,9 +47,11 @@ from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 # Top-level names of the runtime's own packages: purged in a child whose code or layers ship their own.
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
-# What AWS's Python runtime ships besides the standard library (their dependencies are followed).
-RUNTIME_DISTRIBUTIONS = ("boto3",)
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3",
+                    "aws_durable_execution_sdk_python")
+# What AWS's Python runtime ships besides the standard library (their dependencies are followed): boto3, and
+# the durable execution SDK ("Lambda Node.js and Python runtimes include the durable execution SDK").
+RUNTIME_DISTRIBUTIONS = ("boto3", "aws-durable-execution-sdk-python")
 # Clients and resources whose models the zygote parses once for every environment: what the book's functions
 # use, and the messaging services a saga step commonly calls. Each costs the zygote 1-4 MB; s3, kinesis, logs,
 # lambda and sts would add 12 MB that no chapter's function needs (they still work, parsed in the environment).

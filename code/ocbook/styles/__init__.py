@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from ocbook.styles.base import SERVICES, Style
 from ocbook.styles.choreographed import Choreographed
+from ocbook.styles.durable import Durable
 from ocbook.styles.orchestrated import Orchestrated
 
 ALL: dict[str, type[Style]] = {style.name: style for style in (
     Orchestrated,
     Choreographed,
+    Durable,
 )}
 
 
@@ -37,4 +39,4 @@ def units() -> tuple[str, ...]:
     return tuple(sorted({unit for style in ALL.values() for unit in style.units}))
 
 
-__all__ = ["ALL", "SERVICES", "Choreographed", "Orchestrated", "Style", "get", "names", "units"]
+__all__ = ["ALL", "SERVICES", "Choreographed", "Durable", "Orchestrated", "Style", "get", "names", "units"]
