@@ -143,10 +143,11 @@ def ocbook_engine_start() -> None:
     ROUTER.add("/_ocbook/clock", endpoint=endpoints.clock, methods=["GET"])
     ROUTER.add("/_ocbook/events/faults", endpoint=endpoints.faults, methods=["POST"])
     ROUTER.add("/_ocbook/xray", endpoint=endpoints.xray, methods=["GET"])
-    from ocbook_engine import xray, xray_stepfunctions
+    from ocbook_engine import xray, xray_messaging, xray_stepfunctions
 
     xray.daemon_address()
     xray.patch_lambda_segments()
     xray_stepfunctions.patch_stepfunctions_tracing()
+    xray_messaging.patch_message_tracing()
     if patch_lambda_retry_clock():
         LOG.info("engine clock: time scale %s (%s)", clock.scale(), clock.VARIABLE)
