@@ -325,3 +325,17 @@ def test_an_sns_publish_carries_its_trace_to_lambda_and_sqs_subscribers(deployme
         WaitTimeSeconds=1).get("Messages", []), lambda m: len(m) == 2, 20, what="both messages in the queue")
     headers = {m["Body"]: m.get("Attributes", {}).get("AWSTraceHeader", "") for m in queued}
     assert f"Root={given};" in headers["traced"] and given not in headers["plain"]
+
+
+def test_an_asynchronous_retry_is_a_new_function_segment_under_the_callers_parent(deployment):
+    failing = deployment.function("xray-retry", "probe.handlers.fail", tracing="Active")
+    deployment.async_config(failing, retries=1)
+    lam, given, parent = ob.client("lambda"), trace_id(), secrets.token_hex(8)
+    with_trace_header(lam, "Invoke", f"Root={given};Parent={parent};Sampled=1",
+                      lambda: lam.invoke(FunctionName=failing.name, Payload=b"{}", InvocationType="Event"))
+    found = wait_traces([given], lambda f: len(f.get(given, [])) == 4, timeout=40)[given]
+    services = [d for d in found if d["origin"] == "AWS::Lambda"]
+    functions = [d for d in found if d["origin"] == "AWS::Lambda::Function"]
+    assert [d["parent_id"] for d in services] == [parent, parent]  # both attempts answer the caller's call
+    assert {d["parent_id"] for d in functions} == {d["id"] for d in services} and len(functions) == 2
+    assert all(d.get("fault") for d in functions)
