@@ -45,14 +45,16 @@ def new_trace_id() -> str:
     return f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
 
 
-def request(saga, trip: dict) -> str:
-    """Start a trip as a traced client does (its own segment, its trace header on the call); returns the trace id."""
+def request(saga, trip: dict) -> dict[str, str]:
+    """Start a trip as a traced client does (its own segment, its trace header on the call): its trace id and,
+    orchestrated, its execution ARN."""
     trace_id, call_id, start = new_trace_id(), secrets.token_hex(8), time.time()
     header = f"Root={trace_id};Parent={call_id};Sampled=1"
+    started = {"trace": trace_id, "execution": ""}
     if saga.state_machine:
         call = {"name": "StepFunctions", "aws": {"operation": "StartExecution"}}
-        client("stepfunctions").start_execution(stateMachineArn=saga.state_machine, input=json.dumps(trip),
-                                                traceHeader=header)
+        started["execution"] = client("stepfunctions").start_execution(
+            stateMachineArn=saga.state_machine, input=json.dumps(trip), traceHeader=header)["executionArn"]
     else:
         call = {"name": "EventBridge", "aws": {"operation": "PutEvents"}}
         entry = {"EventBusName": saga.bus, "Source": "book.trips", "DetailType": "TripRequested",
@@ -65,7 +67,7 @@ def request(saga, trip: dict) -> str:
                "end_time": end, "annotations": {"trip_id": trip["trip_id"]},
                "subsegments": [{**call, "id": call_id, "namespace": "aws", "start_time": start, "end_time": end}]}
     client("xray").put_trace_segments(TraceSegmentDocuments=[json.dumps(segment)])
-    return trace_id
+    return started
 
 
 # ---------------------------------------------------------------- the service map
@@ -199,7 +201,8 @@ def spans(documents: list[dict], names: dict[str, str] | None = None) -> pd.Data
         .sort_values("started").reset_index(drop=True)
 
 
-CALL_COLOURS = {"DynamoDB": "#4b5563", "EventBridge": "#7c3aed", "Lambda": "#0891b2", "SQS": "#b45309"}
+# The SDK names a call's subsegment by the endpoint prefix.
+CALL_COLOURS = {"dynamodb": "#4b5563", "events": "#7c3aed", "lambda": "#0891b2", "Lambda": "#0891b2"}
 
 
 def timeline(runs: pd.DataFrame, title: str = "", order: tuple[str, ...] = ()):
@@ -210,16 +213,18 @@ def timeline(runs: pd.DataFrame, title: str = "", order: tuple[str, ...] = ()):
     start = runs["started"].min()
     span_ms = max((runs["ended"].max() - start) * 1000, 1)
     fig, ax = plt.subplots(figsize=(9, 0.9 + 0.45 * len(lanes)))
+    last_in_lane: dict[int, int] = {}
     for run in runs.itertuples():
         lane = lanes.index(run.service)
+        last_in_lane[lane] = last_in_lane.get(lane, 1) * -1  # alternate labels above and below the lane
         left, width = (run.started - start) * 1000, max((run.ended - run.started) * 1000, span_ms / 300)
         ax.barh(lane, width, left=left, height=0.5, color="#fca5a5" if run.fault else "#bfdbfe",
                 edgecolor="#1f2937", linewidth=0.6)
         for name, began, ended in run.calls:
             ax.barh(lane + 0.17, max((ended - began) * 1000, span_ms / 500), left=(began - start) * 1000,
                     height=0.12, color=CALL_COLOURS.get(name, "#9ca3af"))
-        ax.annotate(run.outcome, (left + width, lane), xytext=(3, 0), textcoords="offset points", fontsize=8,
-                    va="center")
+        ax.annotate(run.outcome, (left + width, lane + 0.14 * last_in_lane[lane]), xytext=(3, 0),
+                    textcoords="offset points", fontsize=8, va="center")
     ax.set_yticks(range(len(lanes)), lanes)
     ax.set_ylim(len(lanes) - 0.5, -0.5)
     ax.set_xlim(0, span_ms * 1.18)  # room for the last label

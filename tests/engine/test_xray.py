@@ -339,3 +339,23 @@ def test_an_asynchronous_retry_is_a_new_function_segment_under_the_callers_paren
     assert [d["parent_id"] for d in services] == [parent, parent]  # both attempts answer the caller's call
     assert {d["parent_id"] for d in functions} == {d["id"] for d in services} and len(functions) == 2
     assert all(d.get("fault") for d in functions)
+
+
+def test_update_state_machine_turns_tracing_on(deployment):
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    arn = deployment.state_machine("retraced", definition)
+    sfn = ob.client("stepfunctions")
+
+    def run() -> str:
+        given = trace_id()
+        started = sfn.start_execution(stateMachineArn=arn, input="{}", traceHeader=f"Root={given};Sampled=1")
+        ob.wait.until(lambda: sfn.describe_execution(executionArn=started["executionArn"])["status"],
+                      lambda status: status != "RUNNING", 20, what="the execution to end")
+        return given
+
+    before = run()  # control: not traced yet
+    sfn.update_state_machine(stateMachineArn=arn, tracingConfiguration={"enabled": True})
+    after = run()
+    found = wait_traces([after], lambda f: len(f.get(after, [])) == 1)[after]
+    assert found[0]["origin"] == "AWS::StepFunctions::StateMachine"
+    assert traces(before) == {}
