@@ -41,6 +41,8 @@ def begin(execution) -> None:
     from localstack.utils.xray.trace_header import TraceHeader
 
     header = execution.trace_header or TraceHeader()
+    if isinstance(header, str):  # StartExecution's traceHeader parameter arrives as text
+        header = TraceHeader.from_header_str(header)
     if str(header.sampled) == "0":
         return
     header.ensure_root_exists()
