@@ -171,6 +171,13 @@ def walk(doc: dict):
         yield from walk(sub)
 
 
+def outcome(doc: dict) -> str:
+    """An execution's end, or what a function's handler reported."""
+    if doc.get("origin") == "AWS::StepFunctions::StateMachine":
+        return "execution failed" if doc.get("fault") else "execution succeeded"
+    return handler_outcome(doc)
+
+
 def handler_outcome(doc: dict) -> str:
     """What a traced handler reported: Powertools' recorded response ('emitted') or the exception it raised."""
     for sub in walk(doc):
@@ -195,7 +202,7 @@ def spans(documents: list[dict], names: dict[str, str] | None = None) -> pd.Data
                  for sub in walk(doc) if sub is not doc and sub.get("namespace") == "aws"]
         rows.append({"service": names.get(doc["name"], doc["name"]), "origin": doc["origin"],
                      "started": float(doc["start_time"]), "ended": float(doc.get("end_time") or doc["start_time"]),
-                     "fault": bool(doc.get("fault") or doc.get("error")), "outcome": handler_outcome(doc),
+                     "fault": bool(doc.get("fault") or doc.get("error")), "outcome": outcome(doc),
                      "calls": calls})
     return pd.DataFrame(rows, columns=["service", "origin", "started", "ended", "fault", "outcome", "calls"]) \
         .sort_values("started").reset_index(drop=True)
