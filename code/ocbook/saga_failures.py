@@ -4,11 +4,14 @@
   alert queue) receives the event; ``alerts`` reads those records, ``ocbook.saga.violations`` reports the trip;
 - a lost event: ``lose`` disables one service's rule for a while (EventBridge drops what no rule matches),
   ``stuck`` finds the trips left without a final status, and ``archive`` / ``replay`` recover them with an
-  EventBridge archive and a replay, which the services' idempotency makes safe.
+  EventBridge archive and a replay, which the services' idempotency makes safe;
+- a stuck trip: ``watchdog`` deploys a timer per trip (a delayed SQS message) and a function that, when the
+  timer fires on a trip still open, declares the silent step failed so the saga's own compensations run.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -94,3 +97,23 @@ def replay(deployment, saga, archive_arn: str, start: float, end: float, timeout
     if state["State"] != "COMPLETED":
         raise RuntimeError(f"replay {name} ended {state['State']}: {state.get('StateReason', '')}")
     return {"replay": name, "state": state["State"], "seconds": round(time.time() - began, 1)}
+
+
+def watchdog(deployment, saga, after_seconds: int):
+    """A watchdog for the saga: a queue whose messages wait `after_seconds` (SQS DelaySeconds) and a function
+    that times out the trips still open when their message arrives. Returns the queue to watch trips with."""
+    queue = deployment.queue("watchdog")
+    client("sqs").set_queue_attributes(QueueUrl=queue.url, Attributes={"DelaySeconds": str(after_seconds)})
+    fn = deployment.function("watchdog", "booking.watchdog.handler", packages=("booking",), env={
+        "TRIPS_TABLE": saga.trips, "EVENT_BUS": saga.bus, "TRACE_TABLE": saga.trace,
+        "STEP_TABLES": json.dumps(saga.tables)})
+    deployment.mapping(fn, queue.arn, BatchSize=1)
+    return queue
+
+
+def watched(saga, queue, trip: dict) -> None:
+    """Start a trip and its watchdog timer (on AWS the trip service would send the timer on TripRequested)."""
+    from ocbook.saga import request
+
+    request(saga, trip)
+    client("sqs").send_message(QueueUrl=queue.url, MessageBody=json.dumps(trip))
