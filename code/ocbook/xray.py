@@ -34,10 +34,29 @@ def traced(deployment, saga):
                                           Environment={"Variables": {**env, "POWERTOOLS_SERVICE_NAME": service}})
     for fn in saga.functions.values():
         lam.get_waiter("function_updated_v2").wait(FunctionName=fn.name)
+    warm_up([fn.name for fn in saga.functions.values()])
     if saga.state_machine:
         client("stepfunctions").update_state_machine(stateMachineArn=saga.state_machine,
                                                      tracingConfiguration={"enabled": True})
     return saga
+
+
+def warm_up(function_names: list[str]) -> None:
+    """Start one environment of each function (in parallel, untraced: Sampled=0), so that the engine unpacks the
+    new layer before the first real event rather than while the saga's events queue up behind it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lam = client("lambda")
+
+    def untraced(request, **_):
+        request.headers["X-Amzn-Trace-Id"] = f"Root={new_trace_id()};Sampled=0"
+
+    lam.meta.events.register("before-send.lambda.Invoke", untraced)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, len(function_names))) as pool:
+            list(pool.map(lambda name: lam.invoke(FunctionName=name, Payload=b'{"warm-up": true}'), function_names))
+    finally:
+        lam.meta.events.unregister("before-send.lambda.Invoke", untraced)
 
 
 def new_trace_id() -> str:
