@@ -27,6 +27,7 @@ SHARES = (("ok", "#16a34a"), ("error", "#f59e0b"), ("fault", "#dc2626"))
 def traced(deployment, saga):
     """Trace a deployed saga: Powertools' layer and Tracing: Active on its functions, tracing on its state machine."""
     layer = deployment.layer("powertools-tracer", package.layer_zip(*POWERTOOLS))
+    unpack(deployment, layer)
     lam = client("lambda")
     for service, fn in saga.functions.items():
         env = lam.get_function_configuration(FunctionName=fn.name)["Environment"]["Variables"]
@@ -34,29 +35,18 @@ def traced(deployment, saga):
                                           Environment={"Variables": {**env, "POWERTOOLS_SERVICE_NAME": service}})
     for fn in saga.functions.values():
         lam.get_waiter("function_updated_v2").wait(FunctionName=fn.name)
-    warm_up([fn.name for fn in saga.functions.values()])
     if saga.state_machine:
         client("stepfunctions").update_state_machine(stateMachineArn=saga.state_machine,
                                                      tracingConfiguration={"enabled": True})
     return saga
 
 
-def warm_up(function_names: list[str]) -> None:
-    """Start one environment of each function (in parallel, untraced: Sampled=0), so that the engine unpacks the
-    new layer before the first real event rather than while the saga's events queue up behind it."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    lam = client("lambda")
-
-    def untraced(request, **_):
-        request.headers["X-Amzn-Trace-Id"] = f"Root={new_trace_id()};Sampled=0"
-
-    lam.meta.events.register("before-send.lambda.Invoke", untraced)
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, len(function_names))) as pool:
-            list(pool.map(lambda name: lam.invoke(FunctionName=name, Payload=b'{"warm-up": true}'), function_names))
-    finally:
-        lam.meta.events.unregister("before-send.lambda.Invoke", untraced)
+def unpack(deployment, layer: str) -> None:
+    """Have the engine unpack a new layer once, through a throwaway function, before the saga's events arrive:
+    unpacked first under a burst of concurrent events, it stalled one environment's start for about 70 s (in 2
+    of 7 runs of five trips at once; never once unpacked beforehand)."""
+    warmer = deployment.function("layer-warmer", "probe.handlers.echo", packages=("probe",), layers=[layer])
+    client("lambda").invoke(FunctionName=warmer.name, Payload=b"{}")
 
 
 def new_trace_id() -> str:
@@ -211,23 +201,50 @@ def handler_outcome(doc: dict) -> str:
 
 def spans(documents: list[dict], names: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per function run (AWS::Lambda::Function segment) and per state machine execution, oldest first,
-    with the AWS calls each made (subsegments with namespace aws)."""
+    with the AWS calls each made (subsegments with namespace aws).
+
+    A run's handler subsegment (Tracer's "## handler") is matched by time, not by its parent: the Python X-Ray
+    SDK keeps one trace context per environment and trace id, so when the same function runs twice in one trace
+    (a service books, then cancels) the second run's subsegments name the first run's segment as parent.
+    """
     names = names or {}
+    handlers = [sub for doc in documents for sub in walk(doc) if sub.get("name") == "## handler"]
     rows = []
     for doc in documents:
         if doc.get("origin") not in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine"):
             continue
+        start, end = float(doc["start_time"]), float(doc.get("end_time") or doc["start_time"])
+        body = doc
+        if doc["origin"] == "AWS::Lambda::Function":
+            inside = [h for h in handlers if start - 0.005 <= float(h["start_time"]) <= end + 0.005]
+            body = min(inside, key=lambda h: abs(float(h["start_time"]) - start)) if inside else {}
         calls = [(sub["name"], float(sub["start_time"]), float(sub.get("end_time") or sub["start_time"]))
-                 for sub in walk(doc) if sub is not doc and sub.get("namespace") == "aws"]
-        rows.append({"service": names.get(doc["name"], doc["name"]), "origin": doc["origin"],
-                     "started": float(doc["start_time"]), "ended": float(doc.get("end_time") or doc["start_time"]),
-                     "fault": bool(doc.get("fault") or doc.get("error")), "outcome": outcome(doc),
+                 for sub in walk(body) if sub is not body and sub.get("namespace") == "aws"] if body else []
+        rows.append({"service": names.get(doc["name"], doc["name"]), "origin": doc["origin"], "started": start,
+                     "ended": end, "fault": bool(doc.get("fault") or doc.get("error")),
+                     "outcome": outcome(doc) if body is doc else handler_outcome(body) if body else "-",
                      "calls": calls})
     return pd.DataFrame(rows, columns=["service", "origin", "started", "ended", "fault", "outcome", "calls"]) \
         .sort_values("started").reset_index(drop=True)
 
 
-# The SDK names a call's subsegment by the endpoint prefix.
+def trace_spans(trace_id: str, names: dict[str, str] | None = None, timeout: float = 10) -> pd.DataFrame:
+    """The spans of one trace, once every function run in it has reported its outcome (the SDK sends a handler's
+    subsegment over UDP, so it can land a moment after Lambda's own segment); what is there after `timeout`."""
+    from ocbook import wait
+
+    def fetch() -> pd.DataFrame:
+        return spans(traces([trace_id]).get(trace_id, []), names)
+
+    def complete(found: pd.DataFrame) -> bool:
+        return len(found) > 0 and not (found["outcome"] == "-").any()
+
+    try:
+        return wait.until(fetch, complete, timeout, interval=0.5, what=f"the handlers' subsegments of {trace_id}")
+    except TimeoutError:
+        return fetch()
+
+
 CALL_COLOURS = {"dynamodb": "#4b5563", "events": "#7c3aed", "lambda": "#0891b2", "Lambda": "#0891b2"}
 
 
