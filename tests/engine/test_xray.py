@@ -255,3 +255,107 @@ def test_a_traced_state_machine_carries_its_trace_to_its_lambda_task(deployment,
     assert callees[(machine, "AWS::StepFunctions::StateMachine")] == {(seen.name, "AWS::Lambda")}
     untraced_docs = wait_traces([roots["sfn-untraced"]], lambda f: len(f.get(roots["sfn-untraced"], [])) == 2)
     assert {d["origin"] for d in untraced_docs[roots["sfn-untraced"]]} == {"AWS::Lambda", "AWS::Lambda::Function"}
+
+
+def with_trace_header(client, operation: str, header: str, call):
+    """Run call() with X-Amzn-Trace-Id set on the client's `operation` requests (as a traced caller sends it)."""
+    def add_header(request, **_):
+        request.headers["X-Amzn-Trace-Id"] = header
+
+    event = f"before-send.{client.meta.service_model.endpoint_prefix}.{operation}"
+    client.meta.events.register(event, add_header)
+    try:
+        return call()
+    finally:
+        client.meta.events.unregister(event, add_header)
+
+
+def seen_roots(records: str, before: int, count: int) -> dict[str, str]:
+    """The trace Root each of the next `count` 'seen' records carries, by the marker in its event."""
+    found = {}
+    for item in wait_items(records, "seen", before + count)[before:]:
+        marker = next(m for m in ("traced", "plain") if m in item["detail"])
+        found[marker] = dict(p.split("=", 1) for p in item["trace"].split(";"))["Root"]
+    return found
+
+
+def test_an_sqs_message_carries_its_senders_trace_to_the_lambda_it_triggers(deployment, records, choreography):
+    """SQS keeps the sender's header as AWSTraceHeader; the event source mapping continues that trace."""
+    queue = deployment.queue("xray-sqs")
+    deployment.mapping(choreography["seen"], queue.arn, BatchSize=1)
+    sqs = ob.client("sqs")
+    caller = segment("sqs-sender", trace_id())
+    given = caller["trace_id"]
+    call = {"id": secrets.token_hex(8), "name": "SQS", "namespace": "aws", "start_time": caller["start_time"],
+            "end_time": caller["end_time"], "aws": {"operation": "SendMessage"}}
+    send_udp({**caller, "subsegments": [call]})
+    before = len(items(records, "seen"))
+    with_trace_header(sqs, "SendMessage", f"Root={given};Parent={call['id']};Sampled=1",
+                      lambda: sqs.send_message(QueueUrl=queue.url, MessageBody="traced"))
+    sqs.send_message(QueueUrl=queue.url, MessageBody="plain")  # control: no header, a trace of its own
+    roots = seen_roots(records, before, 2)
+    assert roots["traced"] == given and roots["plain"] != given
+    found = wait_traces([given], lambda f: len(f.get(given, [])) == 3)
+    assert {d.get("origin") for d in found[given]} == {None, "AWS::Lambda", "AWS::Lambda::Function"}
+    callees = {key: set(node["edges"]) for key, node in graph([given]).items()}
+    assert callees[("sqs-sender", "")] == {("SQS", "AWS::SQS::Queue")}
+    assert callees[("SQS", "AWS::SQS::Queue")] == {(choreography["seen"].name, "AWS::Lambda")}
+
+
+def test_an_sns_publish_carries_its_trace_to_lambda_and_sqs_subscribers(deployment, records, choreography):
+    """SNS passes the publisher's trace to a Lambda subscription and, as AWSTraceHeader, to an SQS one."""
+    seen = choreography["seen"]
+    topic = deployment.topic("xray-sns")
+    deployment.allow(seen, "sns.amazonaws.com", topic)
+    deployment.subscribe(topic, "lambda", seen.arn)
+    queue = deployment.queue("xray-sns-sqs")
+    ob.client("sqs").set_queue_attributes(QueueUrl=queue.url, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                                                "Action": "sqs:SendMessage", "Resource": queue.arn}]})})
+    deployment.subscribe(topic, "sqs", queue.arn)
+    sns, given = ob.client("sns"), trace_id()
+    before = len(items(records, "seen"))
+    with_trace_header(sns, "Publish", f"Root={given};Parent={secrets.token_hex(8)};Sampled=1",
+                      lambda: sns.publish(TopicArn=topic, Message="traced"))
+    sns.publish(TopicArn=topic, Message="plain")  # control: no header
+    roots = seen_roots(records, before, 2)
+    assert roots["traced"] == given and roots["plain"] != given
+    queued = ob.wait.until(lambda: ob.client("sqs").receive_message(
+        QueueUrl=queue.url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["AWSTraceHeader"],
+        WaitTimeSeconds=1).get("Messages", []), lambda m: len(m) == 2, 20, what="both messages in the queue")
+    headers = {m["Body"]: m.get("Attributes", {}).get("AWSTraceHeader", "") for m in queued}
+    assert f"Root={given};" in headers["traced"] and given not in headers["plain"]
+
+
+def test_an_asynchronous_retry_is_a_new_function_segment_under_the_callers_parent(deployment):
+    failing = deployment.function("xray-retry", "probe.handlers.fail", tracing="Active")
+    deployment.async_config(failing, retries=1)
+    lam, given, parent = ob.client("lambda"), trace_id(), secrets.token_hex(8)
+    with_trace_header(lam, "Invoke", f"Root={given};Parent={parent};Sampled=1",
+                      lambda: lam.invoke(FunctionName=failing.name, Payload=b"{}", InvocationType="Event"))
+    found = wait_traces([given], lambda f: len(f.get(given, [])) == 4, timeout=40)[given]
+    services = [d for d in found if d["origin"] == "AWS::Lambda"]
+    functions = [d for d in found if d["origin"] == "AWS::Lambda::Function"]
+    assert [d["parent_id"] for d in services] == [parent, parent]  # both attempts answer the caller's call
+    assert {d["parent_id"] for d in functions} == {d["id"] for d in services} and len(functions) == 2
+    assert all(d.get("fault") for d in functions)
+
+
+def test_update_state_machine_turns_tracing_on(deployment):
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    arn = deployment.state_machine("retraced", definition)
+    sfn = ob.client("stepfunctions")
+
+    def run() -> str:
+        given = trace_id()
+        started = sfn.start_execution(stateMachineArn=arn, input="{}", traceHeader=f"Root={given};Sampled=1")
+        ob.wait.until(lambda: sfn.describe_execution(executionArn=started["executionArn"])["status"],
+                      lambda status: status != "RUNNING", 20, what="the execution to end")
+        return given
+
+    before = run()  # control: not traced yet
+    sfn.update_state_machine(stateMachineArn=arn, tracingConfiguration={"enabled": True})
+    after = run()
+    found = wait_traces([after], lambda f: len(f.get(after, [])) == 1)[after]
+    assert found[0]["origin"] == "AWS::StepFunctions::StateMachine"
+    assert traces(before) == {}

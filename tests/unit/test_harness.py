@@ -16,6 +16,13 @@ from ocbook.styles import orchestrated
 T0 = 1_800_000_000.0
 
 
+@pytest.fixture(autouse=True)
+def no_endpoint_lookup(request, monkeypatch):
+    """The CLI names the LocalStack it used; unit tests never look one up (nor start the embedded engine)."""
+    if "engine_used" not in request.node.name:
+        monkeypatch.setattr(harness, "engine_used", lambda: "LocalStack (unit test) at http://127.0.0.1:1")
+
+
 def trace_row(trip: str, service: str, started: float, ended: float, outcome: str = "ok", out=()) -> dict:
     return {"trip": trip, "service": service, "caller": "client", "event_in": "e", "events_out": list(out),
             "started": T0 + started, "ended": T0 + ended, "outcome": outcome}

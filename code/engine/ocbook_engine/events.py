@@ -341,12 +341,43 @@ def xray_header(value):
     return header if header.root and XRAY_ROOT.match(header.root) else None
 
 
+def archived_time(value: str):
+    """An archived event's time ('2026-01-01T10:00:00Z') as a datetime; now if it does not parse."""
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    except ValueError:
+        return datetime.now(tz=timezone.utc)
+
+
+def patch_archive_times() -> None:
+    """Archived events keep their time as text; LocalStack's replay compared it as a datetime and failed, and
+    rounded the replay window to whole minutes (AWS replays the events between EventStartTime and EventEndTime:
+    https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_StartReplay.html)."""
+    from datetime import timezone
+
+    from localstack.services.events.archive import ArchiveService
+
+    if getattr(ArchiveService, "_ocbook_times", False):
+        return
+
+    def normalize(self, dt):
+        dt = archived_time(dt) if isinstance(dt, str) else dt
+        return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).replace(microsecond=0)
+
+    ArchiveService._normalize_datetime = normalize
+    ArchiveService._ocbook_times = True
+
+
 @aws_provider(api="events", name="ocbook")
 def events_ocbook():
     """The events:ocbook provider plugin."""
     from localstack.services.events.models import ValidationException
     from localstack.services.events.provider import EventsProvider
     from localstack.services.events.scheduler import JobScheduler
+
+    patch_archive_times()
 
     class DeliveryEventsProvider(EventsProvider):
         """LocalStack's events provider with AWS's target retry policy and dead-letter queues."""
@@ -385,8 +416,16 @@ def events_ocbook():
                 self._ticker.stop(rule.arn)
             super()._delete_rule_services(rules)
 
+        def _process_rules(self, rule, *args, **kwargs):
+            """A disabled rule matches nothing (LocalStack delivered to it anyway)."""
+            if str(getattr(rule.state, "value", rule.state)) == "DISABLED":
+                return None
+            return super()._process_rules(rule, *args, **kwargs)
+
         def _process_entry(self, entry, processed_entries, failed_entry_count, context):
             """An entry's own X-Ray TraceHeader is the one its targets get (it overrides the HTTP header)."""
+            if isinstance(entry.get("Time"), str):  # a replayed event's time, as the archive keeps it
+                entry = {**entry, "Time": archived_time(entry["Time"])}
             header = xray_header(entry.get("TraceHeader"))
             if header is None:
                 return super()._process_entry(entry, processed_entries, failed_entry_count, context)

@@ -149,10 +149,11 @@ def ocbook_engine_start() -> None:
     # Lambda's durable execution APIs (botocore's /2025-12-01/... paths), served by AWS's local runner.
     ROUTER.add(f"{durable.API_PREFIX}<path:path>", endpoint=durable.serve, methods=["GET", "POST", "PUT"])
     durable.patch_cloudformation()
-    from ocbook_engine import xray, xray_stepfunctions
+    from ocbook_engine import xray, xray_messaging, xray_stepfunctions
 
     xray.daemon_address()
     xray.patch_lambda_segments()
     xray_stepfunctions.patch_stepfunctions_tracing()
+    xray_messaging.patch_message_tracing()
     if patch_lambda_retry_clock():
         LOG.info("engine clock: time scale %s (%s)", clock.scale(), clock.VARIABLE)

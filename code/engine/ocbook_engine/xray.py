@@ -511,6 +511,9 @@ def patch_lambda_segments() -> bool:
             result = original(self, invocation)
             return result
         finally:
+            # An asynchronous retry runs the same invocation again: it must start from the caller's header,
+            # not from this attempt's function segment (same trace, the caller's parent).
+            invocation.trace_context["aws_trace_header"] = header
             fv = self.function_version
             for doc in lambda_segments(fv, traced, parent, ids, start, time.time(), result):
                 problem = store(fv.id.account, fv.id.region, json.dumps(doc))

@@ -8,7 +8,8 @@ as parent. LocalStack keeps the request's header on the execution (``DescribeExe
 tasks invoke Lambda without one. Here: the execution's trace is registered when it starts, each Lambda task
 (``arn:aws:states:::lambda:invoke`` or a function ARN as resource) invokes with ``X-Amzn-Trace-Id`` naming its
 subsegment, and the execution's segment, with those subsegments, is stored when it ends. Other task types are
-not recorded.
+not recorded. ``UpdateStateMachine`` with ``tracingConfiguration`` turns tracing on or off (LocalStack ignored
+it, and refused an update that changed only that).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import secrets
 import threading
 import time
+from datetime import datetime, timezone
 
 from ocbook_engine import guard
 from ocbook_engine.xray import store
@@ -39,6 +41,8 @@ def begin(execution) -> None:
     from localstack.utils.xray.trace_header import TraceHeader
 
     header = execution.trace_header or TraceHeader()
+    if isinstance(header, str):  # StartExecution's traceHeader parameter arrives as text
+        header = TraceHeader.from_header_str(header)
     if str(header.sampled) == "0":
         return
     header.ensure_root_exists()
@@ -84,6 +88,7 @@ def patch_stepfunctions_tracing() -> bool:
     """Trace executions of state machines with tracing enabled, and carry the trace to their Lambda tasks."""
     from localstack.services.stepfunctions.asl.component.state.state_execution.state_task import lambda_eval_utils
     from localstack.services.stepfunctions.backend import execution as execution_module
+    from localstack.services.stepfunctions.provider import StepFunctionsProvider
 
     if not guard.applies("Step Functions X-Ray", "executions send no segments, Lambda tasks start new traces"):
         return False
@@ -130,6 +135,19 @@ def patch_stepfunctions_tracing() -> bool:
             client._ocbook_traced = True
         return client
 
+    original_update = StepFunctionsProvider.update_state_machine
+
+    def update_state_machine(self, context, state_machine_arn, *args, tracing_configuration=None, **kwargs):
+        # LocalStack refuses an update that only turns tracing on and ignores tracingConfiguration otherwise.
+        machine = self.get_store(context).state_machines.get(state_machine_arn)
+        if tracing_configuration is None or machine is None:
+            return original_update(self, context, state_machine_arn, *args, **kwargs)
+        machine.tracing_config = tracing_configuration
+        if any(args) or any(kwargs.get(k) for k in ("definition", "role_arn", "logging_configuration")):
+            return original_update(self, context, state_machine_arn, *args, **kwargs)
+        return {"updateDate": datetime.now(tz=timezone.utc)}
+
+    StepFunctionsProvider.update_state_machine = update_state_machine
     execution_module.Execution.start = start
     execution_module.BaseExecutionWorkerCommunication.terminated = terminated
     lambda_eval_utils.execute_lambda_function_integration = execute_lambda_function_integration

@@ -10,13 +10,17 @@ from booking import contract, core, naive
 from fnlib import trace
 from fnlib.bus import publish
 from fnlib.store import table
+from fnlib.tracing import Tracer  # aws_lambda_powertools.Tracer (see fnlib/tracing.py)
 
 REFUSED = (core.BookingFailed, core.AlreadyCancelled)
+tracer = Tracer()  # the service name comes from POWERTOOLS_SERVICE_NAME
 
 
+@tracer.capture_lambda_handler
 def handler(event, context):
     """React to one event: act on the service's own table, then emit what happened."""
     service, kind, trip = os.environ["SERVICE"], event["detail-type"], event["detail"]
+    tracer.put_annotation("trip_id", trip["trip_id"])  # the correlation id, searchable in X-Ray
     action = reactions(service)[kind]
     started = time.time()
     try:
