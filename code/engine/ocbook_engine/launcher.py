@@ -292,13 +292,17 @@ def engine_env() -> dict[str, str]:
 
 # ---------------------------------------------------------------- probing
 def health(endpoint: str = ENDPOINT, timeout: float = 2.0) -> dict | None:
-    """LocalStack's health document, or None if nothing LocalStack-like answers."""
+    """LocalStack's health document, or None if nothing answers with one (same check as ocbook.endpoints)."""
+    try:
+        from ocbook_engine.health import is_localstack_health
+    except ImportError:  # run as a script: this file's folder is on sys.path
+        from health import is_localstack_health
     try:
         with urllib.request.urlopen(f"{endpoint}/_localstack/health", timeout=timeout) as response:
             doc = json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) and "services" in doc else None
+    return doc if is_localstack_health(doc) else None
 
 
 def port_in_use(port: int = PORT) -> bool:
@@ -605,7 +609,9 @@ def main(argv: list[str] | None = None) -> int:
     peak_parser.add_argument("rest", nargs=argparse.REMAINDER)
     bench_parser = sub.add_parser("bench", help="measure start, invokes, DynamoDB, a state machine, memory")
     bench_parser.add_argument("rest", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         if args.command == "setup":
             setup()
@@ -623,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
                 if key not in os.environ or os.environ[key] != value:
                     print(f"{key}={value}")
         elif args.command == "bench":
-            bench(args.rest)
+            bench(unknown + args.rest)  # its options (--rounds, --functions) are bench.py's
         elif args.command == "peak":
             return peak(args.rest[1:] if args.rest[:1] == ["--"] else args.rest)
     except EngineError as exc:
