@@ -143,7 +143,9 @@ def ocbook_engine_start() -> None:
     ROUTER.add("/_ocbook/clock", endpoint=endpoints.clock, methods=["GET"])
     ROUTER.add("/_ocbook/events/faults", endpoint=endpoints.faults, methods=["POST"])
     ROUTER.add("/_ocbook/xray", endpoint=endpoints.xray, methods=["GET"])
-    from ocbook_engine import xray, xray_stepfunctions
+    from ocbook_engine import clientcache, xray, xray_stepfunctions
+
+    clientcache.patch_client_cache()
 
     xray.daemon_address()
     xray.patch_lambda_segments()
