@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import subprocess
@@ -11,16 +12,24 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlparse
 
-from ocbook.paths import LAUNCHER
+from ocbook.paths import ENGINE_HEALTH, LAUNCHER
 
 # The embedded engine's address; OCBOOK_ENGINE_PORT moves it (a second engine, a busy 4566).
 DEFAULT = f"http://127.0.0.1:{os.environ.get('OCBOOK_ENGINE_PORT', '4566')}"
 EXPLICIT_VARIABLES = ("AWS_ENDPOINT_URL", "LOCALSTACK_ENDPOINT")
 AWS_DOMAINS = ("amazonaws.com", "amazonaws.com.cn", "api.aws")
-# LocalStack's health answer maps service names to these states (localstack.services.plugins.ServiceState).
-SERVICE_STATES = {"unknown", "available", "disabled", "starting", "running", "stopping", "stopped", "error"}
-KNOWN_SERVICES = {"s3", "sqs", "sns", "lambda", "dynamodb", "events", "kinesis", "stepfunctions", "iam", "sts",
-                  "logs", "apigateway", "cloudwatch", "cloudformation"}
+
+
+def load_health_module():
+    """The engine's stdlib-only health check (code/engine/ocbook_engine/health.py): one definition for both venvs."""
+    spec = importlib.util.spec_from_file_location("ocbook_engine_health", ENGINE_HEALTH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# LocalStack's health answer: service names mapped to service states (the launcher checks the same)
+is_localstack_health = load_health_module().is_localstack_health
 
 
 class EndpointError(RuntimeError):
@@ -50,18 +59,6 @@ def fetch_json(url: str | urllib.request.Request, timeout: float) -> object:
             return json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None
-
-
-def is_localstack_health(document: object) -> bool:
-    """True if a document has the shape of LocalStack's health answer: service names mapped to service states.
-
-    Anything else that happens to serve JSON with a `services` key (another tool on the port) is not accepted.
-    """
-    if not isinstance(document, dict):
-        return False
-    services = document.get("services")
-    return (isinstance(services, dict) and bool(KNOWN_SERVICES & set(services))
-            and all(isinstance(state, str) and state in SERVICE_STATES for state in services.values()))
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:

@@ -7,6 +7,7 @@ CODE = Path(__file__).resolve().parents[1]
 REPO = CODE.parent
 FUNCTIONS = CODE / "functions"
 LAUNCHER = CODE / "engine" / "ocbook_engine" / "launcher.py"
+ENGINE_HEALTH = LAUNCHER.with_name("health.py")  # stdlib only: shared by the launcher and ocbook.endpoints
 
 
 def engine_log_file() -> Path:

@@ -4,15 +4,20 @@ execution history (orchestration); drawn as a timeline per trip and as a service
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 
 from ocbook import diagrams, stepfunctions, wait
+from ocbook.clients import all_pages, client
 from ocbook.plots import plt
 
 COLUMNS = ["trip", "service", "caller", "event_in", "events_out", "started", "ended", "outcome"]
 CLIENT = "client"
 COORDINATOR = "state machine"
+# Lambda's REPORT log line; "Init Duration" only on the first invocation of a new environment (a cold start)
+REPORT = re.compile(r"REPORT RequestId: (?P<request_id>\S+)\s+Duration: (?P<duration_ms>[\d.]+) ms"
+                    r"(?:.*?Init Duration: (?P<init_ms>[\d.]+) ms)?")
 
 
 def records(table: str, trip_ids: list[str] | None = None) -> pd.DataFrame:
@@ -101,3 +106,53 @@ def state_of(frame: pd.DataFrame, trip_id: str) -> dict:
              else "IN PROGRESS")
     return {"trip": trip_id, "state": state, "last event": emitted[-1] if emitted else runs.iloc[-1]["event_in"],
             "services involved": runs["service"].nunique()}
+
+
+def reports(log_events: list[dict]) -> pd.DataFrame:
+    """Invocations from Lambda log events: request id, end (s), duration and Init Duration (ms; NaN when warm)."""
+    rows = []
+    for event in log_events:
+        if match := REPORT.search(event["message"]):
+            rows.append({"request_id": match["request_id"], "ended": event["timestamp"] / 1000,
+                         "duration_ms": float(match["duration_ms"]),
+                         "init_ms": float(match["init_ms"]) if match["init_ms"] else float("nan")})
+    return pd.DataFrame(rows, columns=["request_id", "ended", "duration_ms", "init_ms"])
+
+
+def function_reports(function_name: str) -> pd.DataFrame:
+    """The REPORT lines of one function's log group (empty if it has none yet)."""
+    logs = client("logs")
+    try:
+        found = all_pages(logs, "filter_log_events", "events", logGroupName=f"/aws/lambda/{function_name}")
+    except logs.exceptions.ResourceNotFoundException:
+        found = []
+    return reports(found)
+
+
+def mark_cold_starts(frame: pd.DataFrame, invocations: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The trace rows with `cold` and `init_ms`: each row matched to the invocation of its service nearest in time.
+
+    A row's window (started..ended) is compared with an invocation's (end minus duration, with or without
+    the Init phase, which a caller waits for and a handler does not see); each invocation is used once,
+    closest pairs first.
+    """
+    pairs = []
+    for row in frame.itertuples():
+        for inv in invocations.get(row.service, pd.DataFrame()).itertuples():
+            init = 0.0 if pd.isna(inv.init_ms) else inv.init_ms
+            began = inv.ended - inv.duration_ms / 1000
+            gap = abs(inv.ended - row.ended) + min(abs(began - row.started), abs(began - init / 1000 - row.started))
+            pairs.append((gap, row.Index, (row.service, inv.request_id), inv.init_ms))
+    marked = frame.assign(cold=False, init_ms=float("nan"))
+    rows_done, used = set(), set()
+    for _gap, index, invocation, init_ms in sorted(pairs, key=lambda pair: pair[0]):
+        if index not in rows_done and invocation not in used:
+            rows_done.add(index)
+            used.add(invocation)
+            marked.loc[index, ["cold", "init_ms"]] = [not pd.isna(init_ms), init_ms]
+    return marked
+
+
+def cold_starts(frame: pd.DataFrame, functions: dict) -> pd.DataFrame:
+    """Trace rows marked with the cold starts their functions' REPORT lines show; `functions`: service -> Function."""
+    return mark_cold_starts(frame, {service: function_reports(fn.name) for service, fn in functions.items()})

@@ -49,6 +49,41 @@ def test_health_of_a_closed_port_is_none():
     assert launcher.health("http://127.0.0.1:9", timeout=0.5) is None
 
 
+@pytest.mark.parametrize("document, accepted", [
+    ({"services": {"s3": "running", "lambda": "available"}, "version": "4.0"}, True),  # positive control
+    ({"services": {}}, False),
+    ({"services": "yes"}, False),
+    ({"services": {"s3": "on fire"}}, False),
+    ({"services": {"my-tool": "running"}}, False),
+    (["services"], False),
+])
+def test_health_accepts_only_localstack_s_health_document(monkeypatch, document, accepted):
+    class Answer:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self):
+            return json.dumps(document).encode()
+
+    monkeypatch.setattr(launcher.urllib.request, "urlopen", Answer)
+    assert (launcher.health("http://127.0.0.1:9") is not None) is accepted
+
+
+def test_bench_options_reach_the_benchmark(monkeypatch):
+    seen = []
+    monkeypatch.setattr(launcher, "bench", seen.append)
+    assert launcher.main(["bench", "--rounds", "3", "--functions", "2"]) == 0
+    assert seen == [["--rounds", "3", "--functions", "2"]]
+    with pytest.raises(SystemExit):  # another command still refuses an option it does not know
+        launcher.main(["status", "--rounds", "3"])
+
+
 def test_tree_memory_counts_this_process():
     rss, pss = launcher.tree_memory_mb(os.getpid())
     assert rss > 1 and 0 < pss <= rss

@@ -38,3 +38,32 @@ def test_service_map_counts_calls_per_edge():
 def test_timeline_draws_one_lane_per_service():
     figure = trace.timeline(frame(), "t1")
     assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == ["hotel", "flight", "car"]
+
+
+def report_event(request_id: str, ended_ms: int, duration: float, init: float | None = None) -> dict:
+    init_part = f"Init Duration: {init:.2f} ms\t" if init is not None else ""
+    return {"timestamp": ended_ms, "message": f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
+                                              f"Billed Duration: {int(duration) + 1} ms\tMemory Size: 128 MB\t"
+                                              f"Max Memory Used: 40 MB\t{init_part}"}
+
+
+def test_report_lines_give_duration_and_init_duration_only_for_a_cold_start():
+    found = trace.reports([report_event("a", 1000, 12.5, 80.25), {"timestamp": 1, "message": "START RequestId: b"},
+                           report_event("b", 2000, 3.0)])
+    assert list(found["request_id"]) == ["a", "b"] and list(found["ended"]) == [1.0, 2.0]
+    assert found.loc[0, "init_ms"] == 80.25 and pd.isna(found.loc[1, "init_ms"])
+    assert list(found["duration_ms"]) == [12.5, 3.0]
+
+
+def test_each_step_gets_the_invocation_nearest_in_time_cold_or_warm():
+    # the same function called by two runs at once: run t1's call waited for a new environment (init 300 ms)
+    steps = pd.DataFrame({"trip": ["t1", "t2", "t1"], "service": ["hotel", "hotel", "car"],
+                          "started": [10.0, 10.01, 11.0], "ended": [10.42, 10.06, 11.05]})
+    invocations = {"hotel": trace.reports([report_event("cold", 10_415, 100.0, 300.0),
+                                           report_event("warm", 10_055, 40.0)]),
+                   "car": trace.reports([report_event("car-warm", 11_045, 40.0)])}
+    marked = trace.mark_cold_starts(steps, invocations)
+    assert list(marked["cold"]) == [True, False, False]  # positive and negative in one: only t1's hotel step
+    assert marked.loc[0, "init_ms"] == 300.0 and pd.isna(marked.loc[1, "init_ms"])
+    unmatched = trace.mark_cold_starts(steps, {})  # no REPORT lines: nothing is claimed cold
+    assert not unmatched["cold"].any()

@@ -236,6 +236,48 @@ def setup() -> None:
         stamps["pyproject.toml"] = fingerprint("pyproject.toml")
         STAMP.write_text(json.dumps(stamps))
         say("engine venv ready")
+    service_catalog()
+
+
+# LocalStack routes a request by an index of every AWS service's API (its "service catalog"). Without the index
+# file in its cache folder, the engine builds it on first use by parsing all ~430 botocore models, and keeps
+# them in memory for good: about 250 MB of the engine process. So it is built once per venv, in a process of its
+# own, and copied into each engine's cache folder before the engine starts.
+CATALOG_DIR = VENV / "ocbook-service-catalog"
+CATALOG_BUILD = """
+import os, sys
+from localstack.aws.spec import _get_catalog_filename, build_service_index_cache
+path = os.path.join(sys.argv[1], _get_catalog_filename())
+if not os.path.exists(path):
+    build_service_index_cache(path + ".part")
+    os.replace(path + ".part", path)
+print(path)
+"""
+
+
+def service_catalog() -> Path:
+    """LocalStack's service catalog index for this venv, built once (a few seconds)."""
+    built = sorted(CATALOG_DIR.glob("service-catalog-*.dill"))
+    if built:
+        return built[-1]
+    CATALOG_DIR.mkdir(exist_ok=True)
+    say("building LocalStack's service index once for this venv (keeps ~250 MB out of the engine process)")
+    result = subprocess.run([str(venv_python()), "-c", CATALOG_BUILD, str(CATALOG_DIR)], capture_output=True,
+                            text=True, env={k: os.environ[k] for k in PASSED_ENV if k in os.environ})
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-10:])
+        raise EngineError(f"building LocalStack's service index failed (exit {result.returncode}):\n{tail}")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def install_service_catalog() -> None:
+    """Put the prebuilt service index where this engine's LocalStack looks for it (its cache folder)."""
+    catalog = service_catalog()
+    cache = RUN_DIR / "state" / "var" / "lib" / "localstack" / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    if not (cache / catalog.name).exists():
+        shutil.copyfile(catalog, cache / f"{catalog.name}.part")
+        (cache / f"{catalog.name}.part").replace(cache / catalog.name)
 
 
 # ---------------------------------------------------------------- settings
@@ -295,13 +337,17 @@ def engine_env() -> dict[str, str]:
 
 # ---------------------------------------------------------------- probing
 def health(endpoint: str = ENDPOINT, timeout: float = 2.0) -> dict | None:
-    """LocalStack's health document, or None if nothing LocalStack-like answers."""
+    """LocalStack's health document, or None if nothing answers with one (same check as ocbook.endpoints)."""
+    try:
+        from ocbook_engine.health import is_localstack_health
+    except ImportError:  # run as a script: this file's folder is on sys.path
+        from health import is_localstack_health
     try:
         with urllib.request.urlopen(f"{endpoint}/_localstack/health", timeout=timeout) as response:
             doc = json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) and "services" in doc else None
+    return doc if is_localstack_health(doc) else None
 
 
 def port_in_use(port: int = PORT) -> bool:
@@ -452,6 +498,7 @@ def start() -> bool:
                           "OCBOOK_ENGINE_PORT to start the engine elsewhere (and AWS_ENDPOINT_URL to match)")
     setup()
     env = engine_env()
+    install_service_catalog()
     began = time.monotonic()
     with open(LOG_FILE, "ab") as log:
         log.write(f"\n===== engine start {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
@@ -568,6 +615,37 @@ def logs(lines: int, follow: bool) -> None:
                     time.sleep(0.2)
 
 
+def process_kind(process: psutil.Process, engine_pid: int) -> str:
+    """'engine', 'zygote' (a runtime's zygote), 'environment' (a function environment) or 'other'."""
+    def forked_by_zygote(candidate: psutil.Process | None) -> bool:
+        return candidate is not None and any(part.endswith("zygote.py") for part in candidate.cmdline())
+
+    try:
+        if process.pid == engine_pid:
+            return "engine"
+        if forked_by_zygote(process):  # a zygote, or an environment it forked (same command line)
+            return "environment" if forked_by_zygote(process.parent()) else "zygote"
+    except psutil.Error:
+        pass
+    return "other"
+
+
+def tree_breakdown(pid: int) -> dict[str, list[float]]:
+    """Per kind of process in the engine tree: [count, RSS MB, PSS MB, USS MB] (USS: pages no other process has)."""
+    kinds: dict[str, list[float]] = {}
+    for child in tree_pids(pid):
+        try:
+            process = psutil.Process(child)
+            info = process.memory_full_info()
+        except psutil.Error:
+            continue
+        row = kinds.setdefault(process_kind(process, pid), [0, 0.0, 0.0, 0.0])
+        row[0] += 1
+        for n, value in enumerate((info.rss, info.pss, info.uss), start=1):
+            row[n] += value / 2**20
+    return kinds
+
+
 def peak(command: list[str], interval: float = 0.25) -> int:
     """Run a command while sampling the engine tree's memory; print the peaks; return the command's exit code."""
     engine = engine_process()
@@ -576,12 +654,18 @@ def peak(command: list[str], interval: float = 0.25) -> int:
     pid = engine.pid
     process = subprocess.Popen(command)
     peak_rss = peak_pss = 0.0
+    at_peak: dict[str, list[float]] = {}
     while process.poll() is None:
-        rss, pss = tree_memory_mb(pid)
+        kinds = tree_breakdown(pid)
+        rss, pss = sum(row[1] for row in kinds.values()), sum(row[2] for row in kinds.values())
+        if pss > peak_pss:
+            at_peak = kinds
         peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
         time.sleep(interval)
     say(f"peak memory of the engine and its children during the command: "
         f"{peak_rss:.0f} MB RSS, {peak_pss:.0f} MB PSS (sampled every {interval} s)")
+    for kind, (count, rss, pss, uss) in sorted(at_peak.items()):
+        say(f"  at the PSS peak: {count:.0f} {kind} process(es): PSS {pss:.0f} MB, USS {uss:.0f} MB, RSS {rss:.0f} MB")
     return process.returncode
 
 
@@ -608,7 +692,9 @@ def main(argv: list[str] | None = None) -> int:
     peak_parser.add_argument("rest", nargs=argparse.REMAINDER)
     bench_parser = sub.add_parser("bench", help="measure start, invokes, DynamoDB, a state machine, memory")
     bench_parser.add_argument("rest", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         if args.command == "setup":
             setup()
@@ -626,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
                 if key not in os.environ or os.environ[key] != value:
                     print(f"{key}={value}")
         elif args.command == "bench":
-            bench(args.rest)
+            bench(unknown + args.rest)  # its options (--rounds, --functions) are bench.py's
         elif args.command == "peak":
             return peak(args.rest[1:] if args.rest[:1] == ["--"] else args.rest)
     except EngineError as exc:

@@ -8,9 +8,9 @@ Started by the executor as a child of the engine::
 the runtime's own packages (``RUNTIME_SITE``: boto3, botocore and their
 dependencies, linked from the engine venv) then the standard library, as in
 AWS's Python runtime. It imports boto3 and builds one throwaway client (so
-botocore's lazy imports are done), freezes the garbage collector's view of
-those objects (``gc.freeze()``: children then do not dirty the shared pages
-when a collection runs) and waits.
+botocore's lazy imports are done) with the garbage collector off, freezes
+its view of those objects (``gc.freeze()``: children then do not dirty the
+shared pages when a collection runs; they turn it back on) and waits.
 
 Protocol, one JSON object a line: the executor writes ``{"token", "cwd",
 "env", "sys_path", "log", "port", "tmpdir"}`` on stdin; the zygote forks a
@@ -179,6 +179,7 @@ def become(spec: dict, zygote_pid: int) -> None:
     if os.getppid() != zygote_pid:  # the zygote died before we asked
         os._exit(0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    gc.enable()  # off in the zygote (see main)
     os.chdir(spec["cwd"])
     os.environ.clear()
     os.environ.update(spec["env"])
@@ -196,6 +197,7 @@ def become(spec: dict, zygote_pid: int) -> None:
 def fork(spec: dict) -> int:
     """Fork one environment; the parent gets its pid."""
     zygote_pid = os.getpid()
+    gc.freeze()  # what the zygote allocated since the last fork, too
     pid = os.fork()
     if pid == 0:
         try:
@@ -276,12 +278,15 @@ def load_runtime_module() -> None:
 
 def main() -> None:
     """Entry point: set the module path, preload, serve."""
+    # Python's advice for fork without exec: no collection in the parent (it would leave freed holes in pages
+    # that every child then fills, copying them), freeze before forking, collect again in the children.
+    # Measured: about 1 MB less per environment than collect-then-freeze.
+    gc.disable()
     load_runtime_module()
     sys.path.insert(0, sys.argv[1])  # the runtime's packages, before the standard library
     answers = os.dup(1)
     os.dup2(2, 1)  # anything printed by accident goes to the zygote's log, not into the protocol
     preload()
-    gc.collect()
     gc.freeze()
     zygote = Zygote(answers)
     signal.signal(signal.SIGTERM, lambda *_: (zygote.stop_children(), os._exit(0)))
