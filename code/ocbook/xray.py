@@ -35,9 +35,7 @@ def traced(deployment, saga):
     for fn in saga.functions.values():
         lam.get_waiter("function_updated_v2").wait(FunctionName=fn.name)
     warm_up([fn.name for fn in saga.functions.values()])
-    if saga.state_machine:
-        client("stepfunctions").update_state_machine(stateMachineArn=saga.state_machine,
-                                                     tracingConfiguration={"enabled": True})
+    saga.trace_on()
     return saga
 
 
@@ -71,18 +69,8 @@ def request(saga, trip: dict) -> dict[str, str]:
     orchestrated, its execution ARN."""
     trace_id, call_id, start = new_trace_id(), secrets.token_hex(8), time.time()
     header = f"Root={trace_id};Parent={call_id};Sampled=1"
-    started = {"trace": trace_id, "execution": ""}
-    if saga.state_machine:
-        call = {"name": "StepFunctions", "aws": {"operation": "StartExecution"}}
-        started["execution"] = client("stepfunctions").start_execution(
-            stateMachineArn=saga.state_machine, input=json.dumps(trip), traceHeader=header)["executionArn"]
-    else:
-        call = {"name": "EventBridge", "aws": {"operation": "PutEvents"}}
-        entry = {"EventBusName": saga.bus, "Source": "book.trips", "DetailType": "TripRequested",
-                 "Detail": json.dumps(trip), "TraceHeader": header}
-        answer = client("events").put_events(Entries=[entry])
-        if answer["FailedEntryCount"]:
-            raise RuntimeError(f"EventBridge refused the TripRequested event: {answer['Entries']}")
+    call, execution = saga.request_traced(trip, header)
+    started = {"trace": trace_id, "execution": execution}
     end = time.time()
     segment = {"name": CLIENT, "id": secrets.token_hex(8), "trace_id": trace_id, "start_time": start,
                "end_time": end, "annotations": {"trip_id": trip["trip_id"]},

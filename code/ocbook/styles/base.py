@@ -134,6 +134,14 @@ class Style:
         per service of the trip, `requests` = how many times the trip was requested."""
         return {}
 
+    def trace_on(self) -> None:
+        """Turn on X-Ray tracing of what the style runs besides its functions (ocbook.xray sets the functions')."""
+
+    def request_traced(self, trip: dict, header: str) -> tuple[dict, str]:
+        """Start a trip carrying an X-Ray trace header: (the client's subsegment for the call, an execution ARN
+        or "")."""
+        raise NotImplementedError(f"a traced request is not built for the {self.name} style")
+
     def deliver_late(self, trip: dict, records: pd.DataFrame) -> str:
         """Send a closed trip one of its early messages again (a late, reordered delivery); say what happened."""
         raise NotImplementedError

@@ -86,6 +86,17 @@ class Choreographed(Style):
         """The trip service's writes of the trip's status (one per run)."""
         return {"ddb_writes": int(runs.get("trip", 0))}
 
+    def request_traced(self, trip: dict, header: str) -> tuple[dict, str]:
+        """PutEvents of TripRequested with the entry's TraceHeader (EventBridge passes it to the targets)."""
+        from booking import contract
+
+        entry = {"EventBusName": self.bus, "Source": contract.SOURCE, "DetailType": "TripRequested",
+                 "Detail": json.dumps(trip), "TraceHeader": header}
+        answer = client("events").put_events(Entries=[entry])
+        if answer["FailedEntryCount"]:
+            raise RuntimeError(f"EventBridge refused the TripRequested event: {answer['Entries']}")
+        return {"name": "EventBridge", "aws": {"operation": "PutEvents"}}, ""
+
     def deliver_late(self, trip: dict, records: pd.DataFrame) -> str:
         """The first event a service emitted for the trip, published again on the bus."""
         from booking import contract

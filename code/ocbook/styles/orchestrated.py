@@ -95,6 +95,17 @@ class Orchestrated(Style):
         return {"transitions_billed": sum(k.endswith("StateEntered") for k in kinds) + max(0, scheduled - tasks),
                 **cost.express_units(duration, requests), "ddb_writes": 1}
 
+    def trace_on(self) -> None:
+        """Tracing on for the state machine: its executions send segments and pass the trace to their tasks."""
+        client("stepfunctions").update_state_machine(stateMachineArn=self.state_machine,
+                                                     tracingConfiguration={"enabled": True})
+
+    def request_traced(self, trip: dict, header: str) -> tuple[dict, str]:
+        """StartExecution with the trace header."""
+        arn = client("stepfunctions").start_execution(stateMachineArn=self.state_machine, input=json.dumps(trip),
+                                                      traceHeader=header)["executionArn"]
+        return {"name": "StepFunctions", "aws": {"operation": "StartExecution"}}, arn
+
     def deliver_late(self, trip: dict, records: pd.DataFrame) -> str:
         """The trip's request again: an execution name starts once, so Step Functions refuses it."""
         sfn = client("stepfunctions")
