@@ -78,6 +78,35 @@ def test_saga_template_runs_trips_compensates_alerts_and_deletes_cleanly(engine,
     assert left == []
 
 
+@pytest.mark.parametrize("style", ["orchestrated", "choreographed"])
+def test_a_stack_deployed_saga_adds_a_step_by_updating_its_stack(engine, style):
+    """add_step on a saga deployed from its template updates the stack to the template for four steps; the
+    choreography's existing rules must then route the new step's events (ocbook_engine.cfn_rules)."""
+    trips = [{"trip_id": "ins-ok", "amount": 100},
+             {"trip_id": "ins-fails", "amount": 100, "fail": {"insurance": "permanent"}}]  # undoes the other three
+    with ob.Deployment(f"t-tmpl-add-{style[:5]}") as deployment:
+        deployed = ob.styles.get(style).deploy(deployment, progress=False)
+        before = deployed.wiring()
+        began = time.monotonic()
+        deployed.add_step("insurance")
+        took = time.monotonic() - began
+        change = saga.changes(before, deployed.wiring())
+        for trip in trips:
+            deployed.request(trip)
+        finals = deployed.wait_final([t["trip_id"] for t in trips], timeout=60)
+        table = saga.bookings(deployed, [t["trip_id"] for t in trips])
+    print(f"\n{style}: add_step as a stack update in {took:.1f} s")
+    assert deployed.stack and list(deployed.tables) == ["hotel", "flight", "car", "insurance"]
+    assert finals == {"ins-ok": "CONFIRMED", "ins-fails": "CANCELLED"}
+    assert table.loc["ins-ok"].tolist() == ["BOOKED"] * 4 + ["CONFIRMED"]
+    assert table.loc["ins-fails", ["hotel", "flight", "car"]].tolist() == ["CANCELLED"] * 3
+    if style == "choreographed":  # the car (and the trip service) learnt the insurance's events
+        assert {"rule car", "function car", "rule trip"} <= set(change["modified"])
+        assert {"rule insurance", "function insurance"} <= set(change["added"])
+    else:  # only the definition changed
+        assert "state BookInsurance" in change["added"] and not any(k.startswith("function") for k in change["added"])
+
+
 def test_orders_orchestrated_template_ships_and_fails(engine):
     timed = Timed("t-tmpl-ordo")
     try:
