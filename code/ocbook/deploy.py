@@ -334,7 +334,7 @@ class Deployment:
         deleted at teardown. Returns the stack's outputs; a failure names the resource that failed and why."""
         from ocbook import stacks
 
-        stacks.clear_leftovers(self.prefix, kind)
+        stacks.clear_leftovers(self.prefix, kind, exclude=self.stack_names())  # ours are no leftovers
         name = self.name(kind, 128, family="stack")
         packaged = self.packaged(template)
         stacks.create(name, packaged, parameters, stacks.tags(self.prefix, kind))

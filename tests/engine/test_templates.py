@@ -81,7 +81,8 @@ def test_saga_template_runs_trips_compensates_alerts_and_deletes_cleanly(engine,
 @pytest.mark.parametrize("style", ["orchestrated", "choreographed"])
 def test_a_stack_deployed_saga_adds_a_step_by_updating_its_stack(engine, style):
     """add_step on a saga deployed from its template updates the stack to the template for four steps; the
-    choreography's existing rules must then route the new step's events (ocbook_engine.cfn_rules)."""
+    choreography's existing rules must then route the new step's events, and deleting the stack deletes what
+    the update added (both mended in ocbook_engine.cloudformation)."""
     trips = [{"trip_id": "ins-ok", "amount": 100},
              {"trip_id": "ins-fails", "amount": 100, "fail": {"insurance": "permanent"}}]  # undoes the other three
     with ob.Deployment(f"t-tmpl-add-{style[:5]}") as deployment:
@@ -95,7 +96,10 @@ def test_a_stack_deployed_saga_adds_a_step_by_updating_its_stack(engine, style):
             deployed.request(trip)
         finals = deployed.wait_final([t["trip_id"] for t in trips], timeout=60)
         table = saga.bookings(deployed, [t["trip_id"] for t in trips])
+        added = [r for r in stacks.remains(deployed.stack) if "Insurance" in r]  # control for `left` below
+    left = stacks.remains(deployed.stack)  # the teardown deleted the stack: what the update added went too
     print(f"\n{style}: add_step as a stack update in {took:.1f} s")
+    assert len(added) >= 3 and left == []
     assert deployed.stack and list(deployed.tables) == ["hotel", "flight", "car", "insurance"]
     assert finals == {"ins-ok": "CONFIRMED", "ins-fails": "CANCELLED"}
     assert table.loc["ins-ok"].tolist() == ["BOOKED"] * 4 + ["CONFIRMED"]
@@ -191,7 +195,7 @@ def rule_template(types: list[str], queue: str = "Q", name: str | None = None) -
 
 def test_an_updated_rule_routes_by_its_new_pattern_to_its_new_targets(engine):
     """AWS updates a rule's EventPattern and Targets in place and replaces it when its Name changes
-    ("Update requires: No interruption" / "Replacement"); the engine's plugin (ocbook_engine.cfn_rules) gives
+    ("Update requires: No interruption" / "Replacement"); the engine's plugin (ocbook_engine.cloudformation) gives
     LocalStack's AWS::Events::Rule provider that update (without it the stack said UPDATE_COMPLETE and the rule
     kept its old pattern)."""
     events = ob.client("events")

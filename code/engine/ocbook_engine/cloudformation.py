@@ -1,4 +1,7 @@
-"""CloudFormation updates of an ``AWS::Events::Rule`` made as AWS makes them (LocalStack's provider has none).
+"""CloudFormation on the engine closer to AWS: rule updates, rule deletion on a custom bus, deleting what an update
+added.
+
+``AWS::Events::Rule`` updates, made as AWS makes them (LocalStack's provider has none).
 
 LocalStack 2026.3.0's rule resource provider raises ``NotImplementedError`` from ``update``; its deployer then
 logs a warning, keeps the old resource and reports ``UPDATE_COMPLETE``. A stack update that changes a rule's
@@ -20,7 +23,13 @@ LocalStack's ``delete`` looks the rule up without its bus, so a rule on a custom
 "not found" it met counted as deleted): the old rule of a replacement stayed, still routing events. ``delete``
 below names the bus (``Id`` is ``bus|name`` for a rule on a custom bus).
 
-Both are applied by an ``on_infra_start`` hook, only on the localstack-core version it was written for.
+A stack's deletion: LocalStack deletes the resources of the stack's *processed* template (after the SAM
+transform). ``UpdateStack`` never stores the processed template it deployed (``ExecuteChangeSet`` and
+``CreateStack`` do), so deleting an updated stack left every resource the update had added (a new step's
+function, role and table). ``remember_processed_template`` stores it after a successful execution, as the other
+two paths do.
+
+All are applied by an ``on_infra_start`` hook, only on the localstack-core version they were written for.
 """
 
 from __future__ import annotations
@@ -115,13 +124,28 @@ def delete(self, request):
                          custom_context=request.custom_context)
 
 
+def remember_processed_template(execute):
+    """ChangeSetModelExecutor.execute, then (on success) the stack keeps the processed template it now runs."""
+    def run(self):
+        result = execute(self)
+        change_set = self._change_set
+        if change_set.processed_template is not None and not result.failure_message:
+            change_set.stack.processed_template = change_set.processed_template
+        return result
+
+    return run
+
+
 @hooks.on_infra_start()
-def patch_rule_update() -> None:
-    """Give LocalStack's AWS::Events::Rule resource provider AWS's in-place update, and a delete on the rule's bus."""
-    if not guard.applies("AWS::Events::Rule update", "a stack update keeps a rule's old pattern and targets"):
+def patch_cloudformation() -> None:
+    """Give LocalStack's AWS::Events::Rule provider AWS's in-place update and a delete on the rule's bus; let an
+    updated stack's deletion delete what the update added."""
+    if not guard.applies("CloudFormation", "stack updates keep rules' old patterns and leave added resources"):
         return
+    from localstack.services.cloudformation.engine.v2.change_set_model_executor import ChangeSetModelExecutor
     from localstack.services.events.resource_providers.aws_events_rule import EventsRuleProvider
 
     EventsRuleProvider.update = update
     EventsRuleProvider.delete = delete
+    ChangeSetModelExecutor.execute = remember_processed_template(ChangeSetModelExecutor.execute)
     LOG.info("ocbook-engine: %s applied", __name__)
