@@ -68,6 +68,14 @@ def test_the_orchestrated_options_shape_its_template_and_definition():
     assert "${ApprovalsQueueUrl}" in json.dumps(definition["States"]["ApprovePayment"])
 
 
+def test_a_style_deploys_its_stack_by_default_only_when_it_says_so(monkeypatch):
+    made = []
+    monkeypatch.setattr(Style, "deploy_stack", classmethod(lambda cls, *a, **k: made.append(cls.name)))
+    for style in (styles.Orchestrated, styles.Choreographed):
+        style.deploy(None)
+    assert made == ["orchestrated", "choreographed"] and Style.stack_by_default is False
+
+
 def test_the_choreographed_style_has_no_options():
     with pytest.raises(ValueError, match="the choreographed saga has no options: approvals"):
         styles.Choreographed.template(approvals=True)

@@ -26,6 +26,9 @@ class Style:
     name: ClassVar[str] = ""                       # the registry's key, e.g. "orchestrated"
     template_name: ClassVar[str] = ""              # its committed template under templates/, without .yaml
     units: ClassVar[tuple[str, ...]] = ()          # the work units one trip costs in this style (see work())
+    # deploy() makes its template's stack unless told otherwise; a style whose stack path (add_step included)
+    # has not been checked on the engine keeps boto3 by default
+    stack_by_default: ClassVar[bool] = False
 
     def __init__(self, deployment: Deployment | None, tables: dict[str, str], trips: str, trace: str,
                  alerts: Queue, functions: dict[str, Function] | None = None, stack: str = ""):
@@ -67,11 +70,12 @@ class Style:
 
     # ------------------------------------------------------------------ deploying
     @classmethod
-    def deploy(cls, deployment: Deployment, steps: tuple[str, ...] = SERVICES, *, stack: bool = True,
+    def deploy(cls, deployment: Deployment, steps: tuple[str, ...] = SERVICES, *, stack: bool | None = None,
                progress: bool = True, **options) -> Style:
         """Deploy the saga: its SAM template (for these steps and options) as a CloudFormation stack, the
-        artefact one would deploy on AWS; or, with stack=False, the same resources one boto3 call at a time."""
-        if stack:
+        artefact one would deploy on AWS; or, with stack=False, the same resources one boto3 call at a time
+        (stack=None: the style's stack_by_default)."""
+        if cls.stack_by_default if stack is None else stack:
             return cls.deploy_stack(deployment, steps, progress, **options)
         saga = cls(deployment, {s: deployment.table(f"{s}-bookings") for s in steps}, deployment.table("trips"),
                    deployment.table("trace", key="pk", sort="sk"), deployment.queue("alerts"))
@@ -154,3 +158,10 @@ class Style:
     def wiring(self) -> dict[str, str]:
         """What defines the saga's flow, read back from the engine: one entry per artefact, as JSON text."""
         raise NotImplementedError
+
+    def refuse_on_stack(self, what: str) -> None:
+        """For a style without restack support: a stack's resources belong to CloudFormation, and changing them
+        with boto3 would drift."""
+        if self.stack:
+            raise RuntimeError(f"{self!r} was deployed from its template: {what} by deploying the template for the "
+                               f"new steps (deploy(deployment, steps, stack=True)), not by editing its resources")

@@ -18,6 +18,7 @@ class Choreographed(Style):
     name: ClassVar[str] = "choreographed"
     template_name: ClassVar[str] = "saga-choreographed"
     units: ClassVar[tuple[str, ...]] = ("events",)   # EventBridge bills per event published
+    stack_by_default: ClassVar[bool] = True  # checked on the engine: chapters 4-6, the harness, add_step
 
     bus: str = ""
 

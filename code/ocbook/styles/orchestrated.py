@@ -19,6 +19,7 @@ class Orchestrated(Style):
     name: ClassVar[str] = "orchestrated"
     template_name: ClassVar[str] = "saga-orchestrated"
     units: ClassVar[tuple[str, ...]] = ("transitions",)   # Standard workflows are billed per state transition
+    stack_by_default: ClassVar[bool] = True  # checked on the engine: chapters 4-6, the harness, add_step
 
     state_machine: str = ""   # its ARN
     definition: dict          # the definition deployed (Amazon States Language)
