@@ -334,21 +334,11 @@ class Deployment:
         """A CloudFormation stack from a SAM template (a name under templates/, a path, or a dict): the handler
         code is zipped and uploaded to a bucket of the deployment, the stack is created and waited for, and
         deleted at teardown. Returns the stack's outputs; a failure names the resource that failed and why."""
-        from ocbook import stacks, templates
+        from ocbook import stacks
 
-        body = templates.load(template) if not isinstance(template, dict) else template
-        base = templates.located(template).parent if not isinstance(template, dict) else templates.FOLDER
-        stacks.clear_leftovers(self.prefix, kind)
-        s3 = client("s3")
-        bucket = self._code_bucket or self.bucket("stack-code")
-        self._code_bucket = bucket
-
-        def upload(key: str, data: bytes) -> str:
-            s3.put_object(Bucket=bucket, Key=key, Body=data)
-            return f"s3://{bucket}/{key}"
-
+        stacks.clear_leftovers(self.prefix, kind, exclude=self.stack_names())  # ours are no leftovers
         name = self.name(kind, 128, family="stack")
-        packaged = stacks.packaged(body, upload, base)
+        packaged = self.packaged(template)
         stacks.create(name, packaged, parameters, stacks.tags(self.prefix, kind))
         self.record("stack", name, lambda: (stacks.delete(name), stacks.delete_log_groups(name),
                                             stacks.clear_leftovers(self.prefix, exclude=self.stack_names())))
@@ -358,4 +348,39 @@ class Deployment:
         if progress:
             count = len(client("cloudformation").describe_stack_resources(StackName=name)["StackResources"])
             print(f"stack {name}: {count} resources created in {time.monotonic() - began:.1f} s")
+        return stacks.outputs(described)
+
+    def packaged(self, template: str | dict) -> dict:
+        """A template (a name under templates/, a path, or a dict) with its code uploaded to the deployment's
+        bucket, as `sam package` does."""
+        from ocbook import stacks, templates
+
+        body = templates.load(template) if not isinstance(template, dict) else template
+        base = templates.located(template).parent if not isinstance(template, dict) else templates.FOLDER
+        s3 = client("s3")
+        bucket = self._code_bucket or self.bucket("stack-code")
+        self._code_bucket = bucket
+
+        def upload(key: str, data: bytes) -> str:
+            s3.put_object(Bucket=bucket, Key=key, Body=data)
+            return f"s3://{bucket}/{key}"
+
+        return stacks.packaged(body, upload, base)
+
+    def update_stack(self, name: str, template: str | dict, parameters: dict[str, str] | None = None,
+                     progress: bool = True, timeout: float = 180) -> dict[str, str]:
+        """Update one of this deployment's stacks to another template (CloudFormation changes what differs, as
+        `sam deploy` would); returns the stack's outputs. A failed update names the resource and why."""
+        from ocbook import stacks
+
+        if name not in self.stacks:
+            raise ValueError(f"update_stack: {name!r} is not a stack of deployment {self.prefix!r} "
+                             f"(its stacks: {', '.join(self.stacks) or 'none'})")
+        began = time.monotonic()
+        if stacks.update(name, self.packaged(template), parameters):
+            described = stacks.wait_updated(name, timeout, progress)
+        else:
+            described = stacks.describe(name)
+        if progress:
+            print(f"stack {name}: updated in {time.monotonic() - began:.1f} s")
         return stacks.outputs(described)

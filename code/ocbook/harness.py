@@ -118,7 +118,7 @@ def drive(saga: styles.Style, trip: dict, timeout: float, stop: threading.Event 
 
 def deploy(style: str, deployment: Deployment) -> styles.Style:
     """Deploy one style (by its registered name)."""
-    return styles.get(style).deploy(deployment)
+    return styles.get(style).deploy(deployment, progress=False)  # its template as a stack, quietly
 
 
 def settle(saga: styles.Style, quiet_for: float = 1.5, timeout: float = 120) -> None:

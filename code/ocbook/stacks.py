@@ -24,6 +24,8 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]  # SAM makes roles; 
 GONE = {"DELETE_COMPLETE"}
 CREATED = {"CREATE_COMPLETE"}
 FAILED_CREATE = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "ROLLBACK_IN_PROGRESS"}
+UPDATED = {"UPDATE_COMPLETE"}
+FAILED_UPDATE = {"UPDATE_FAILED", "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED"}
 TAG_DEPLOYMENT, TAG_KIND, TAG_PID = "ocbook:deployment", "ocbook:kind", "ocbook:pid"
 
 
@@ -110,6 +112,43 @@ def wait_created(name: str, timeout: float = 180, progress: bool = True) -> dict
     return describe(name)
 
 
+def update(name: str, template: dict, parameters: dict[str, str] | None = None) -> bool:
+    """Start updating a stack to a (packaged) template; False when the template changes nothing."""
+    cfn = client("cloudformation")
+    try:
+        cfn.update_stack(StackName=name, TemplateBody=json.dumps(template), Capabilities=CAPABILITIES,
+                         Parameters=stack_parameters(parameters))
+    except cfn.exceptions.ClientError as exc:
+        if "No updates are to be performed" in str(exc):
+            return False
+        raise
+    return True
+
+
+def wait_updated(name: str, timeout: float = 180, progress: bool = True) -> dict:
+    """Wait for UPDATE_COMPLETE (old resources cleaned up), showing resources as they change; raise StackFailed
+    with the cause."""
+    from tqdm.auto import tqdm
+
+    began = client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
+    seen = {event["EventId"] for event in began}
+    with tqdm(desc=f"stack {name} (update)", unit=" resources", disable=not progress, leave=False) as bar:
+        def settled():
+            for event in client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]:
+                if event["EventId"] not in seen and event["ResourceStatus"].endswith("_COMPLETE") \
+                        and event["LogicalResourceId"] != name:
+                    seen.add(event["EventId"])
+                    bar.update(1)
+                    bar.set_postfix_str(event["LogicalResourceId"], refresh=False)
+            status = describe(name)["StackStatus"]
+            return status if status in UPDATED | FAILED_UPDATE else None
+
+        status = poll(settled, timeout, interval=0.2, what=f"stack {name} to be updated")
+    if status not in UPDATED:
+        raise StackFailed(f"stack {name} was not updated ({status}): {failure(name)}")
+    return describe(name)
+
+
 def delete(name: str, timeout: float = 180) -> None:
     """Delete a stack and wait until it is gone; raise StackFailed with the resource that stayed."""
     client("cloudformation").delete_stack(StackName=name)
@@ -193,11 +232,16 @@ def tags(prefix: str, kind: str) -> list[dict]:
             {"Key": TAG_PID, "Value": str(os.getpid())}]
 
 
+def stack_parameters(parameters: dict[str, str] | None) -> list[dict]:
+    """Parameters as CloudFormation takes them."""
+    return [{"ParameterKey": k, "ParameterValue": str(v)} for k, v in (parameters or {}).items()]
+
+
 def create(name: str, template: dict, parameters: dict[str, str] | None, tags: list[dict]) -> None:
     """Start creating a stack from a (packaged) template."""
     client("cloudformation").create_stack(
         StackName=name, TemplateBody=json.dumps(template), Capabilities=CAPABILITIES, Tags=tags,
-        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in (parameters or {}).items()])
+        Parameters=stack_parameters(parameters))
 
 
 def delete_log_groups(name: str) -> None:

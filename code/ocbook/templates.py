@@ -87,8 +87,11 @@ def saga_storage(template: dict, steps: tuple[str, ...]) -> None:
     output(template, "AlertsQueueName", att("Alerts", "QueueName"), "the alert queue's name")
 
 
-def saga_orchestrated(steps: tuple[str, ...] | None = None) -> dict:
-    """The orchestrated travel saga: a function per service and the Standard state machine that drives them."""
+def saga_orchestrated(steps: tuple[str, ...] | None = None, approvals: bool = False, type: str = "STANDARD",
+                      jsonata: bool = False) -> dict:
+    """The orchestrated travel saga: a function per service and the state machine that drives them (Standard
+    unless asked; with approvals, an approval queue and the .waitForTaskToken step; JSONata if asked: the
+    definition file is then saga_definition(steps, approvals, jsonata))."""
     from booking import definition
 
     steps = steps or definition.STEPS
@@ -105,11 +108,19 @@ def saga_orchestrated(steps: tuple[str, ...] | None = None) -> dict:
         output(template, f"{title(step)}FunctionName", ref(f"{title(step)}Function"), f"the {step} service")
     substitutions = {f"{title(step)}FunctionArn": att(f"{title(step)}Function", "Arn") for step in steps}
     substitutions.update(TripsTable=ref("Trips"), AlertsQueueUrl=ref("Alerts"))
+    policies = [{"LambdaInvokePolicy": {"FunctionName": ref(f"{title(step)}Function")}} for step in steps] + [
+        {"DynamoDBWritePolicy": {"TableName": ref("Trips")}},
+        {"SQSSendMessagePolicy": {"QueueName": att("Alerts", "QueueName")}}]
+    if approvals:
+        resources["Approvals"] = {"Type": "AWS::SQS::Queue", "Properties": {}}
+        substitutions["ApprovalsQueueUrl"] = ref("Approvals")
+        policies.append({"SQSSendMessagePolicy": {"QueueName": att("Approvals", "QueueName")}})
+        output(template, "ApprovalsQueueUrl", ref("Approvals"), "payment approvals wait here (task tokens)")
+        output(template, "ApprovalsQueueArn", att("Approvals", "Arn"), "the approval queue's ARN")
+        output(template, "ApprovalsQueueName", att("Approvals", "QueueName"), "the approval queue's name")
     resources["TripSaga"] = {"Type": "AWS::Serverless::StateMachine", "Properties": {
-        "Type": "STANDARD", "DefinitionUri": "saga-orchestrated.asl.json", "DefinitionSubstitutions": substitutions,
-        "Policies": [{"LambdaInvokePolicy": {"FunctionName": ref(f"{title(step)}Function")}} for step in steps]
-        + [{"DynamoDBWritePolicy": {"TableName": ref("Trips")}},
-           {"SQSSendMessagePolicy": {"QueueName": att("Alerts", "QueueName")}}]}}
+        "Type": type, "DefinitionUri": "saga-orchestrated.asl.json", "DefinitionSubstitutions": substitutions,
+        "Policies": policies}}
     output(template, "StateMachineArn", ref("TripSaga"), "start a trip here")
     return template
 
@@ -185,13 +196,16 @@ def orders_orchestrated() -> dict:
     return template
 
 
-def saga_definition(steps: tuple[str, ...] | None = None) -> dict:
-    """The saga's state machine (booking.definition.saga) with ${...} placeholders DefinitionSubstitutions fills."""
+def saga_definition(steps: tuple[str, ...] | None = None, approvals: bool = False, jsonata: bool = False) -> dict:
+    """The saga's state machine (booking.definition.saga, or saga_jsonata) with ${...} placeholders
+    DefinitionSubstitutions fills."""
     from booking import definition
 
     steps = steps or definition.STEPS
     placeholders = {step: f"${{{title(step)}FunctionArn}}" for step in steps}
-    return definition.saga(placeholders, "${TripsTable}", "${AlertsQueueUrl}", steps=steps)
+    build = definition.saga_jsonata if jsonata else definition.saga
+    return build(placeholders, "${TripsTable}", "${AlertsQueueUrl}", "${ApprovalsQueueUrl}" if approvals else None,
+                 steps=steps)
 
 
 def orders_definition() -> dict:

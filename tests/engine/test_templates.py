@@ -78,6 +78,39 @@ def test_saga_template_runs_trips_compensates_alerts_and_deletes_cleanly(engine,
     assert left == []
 
 
+@pytest.mark.parametrize("style", ["orchestrated", "choreographed"])
+def test_a_stack_deployed_saga_adds_a_step_by_updating_its_stack(engine, style):
+    """add_step on a saga deployed from its template updates the stack to the template for four steps; the
+    choreography's existing rules must then route the new step's events, and deleting the stack deletes what
+    the update added (both mended in ocbook_engine.cloudformation)."""
+    trips = [{"trip_id": "ins-ok", "amount": 100},
+             {"trip_id": "ins-fails", "amount": 100, "fail": {"insurance": "permanent"}}]  # undoes the other three
+    with ob.Deployment(f"t-tmpl-add-{style[:5]}") as deployment:
+        deployed = ob.styles.get(style).deploy(deployment, progress=False)
+        before = deployed.wiring()
+        began = time.monotonic()
+        deployed.add_step("insurance")
+        took = time.monotonic() - began
+        change = saga.changes(before, deployed.wiring())
+        for trip in trips:
+            deployed.request(trip)
+        finals = deployed.wait_final([t["trip_id"] for t in trips], timeout=60)
+        table = saga.bookings(deployed, [t["trip_id"] for t in trips])
+        added = [r for r in stacks.remains(deployed.stack) if "Insurance" in r]  # control for `left` below
+    left = stacks.remains(deployed.stack)  # the teardown deleted the stack: what the update added went too
+    print(f"\n{style}: add_step as a stack update in {took:.1f} s")
+    assert len(added) >= 3 and left == []
+    assert deployed.stack and list(deployed.tables) == ["hotel", "flight", "car", "insurance"]
+    assert finals == {"ins-ok": "CONFIRMED", "ins-fails": "CANCELLED"}
+    assert table.loc["ins-ok"].tolist() == ["BOOKED"] * 4 + ["CONFIRMED"]
+    assert table.loc["ins-fails", ["hotel", "flight", "car"]].tolist() == ["CANCELLED"] * 3
+    if style == "choreographed":  # the car (and the trip service) learnt the insurance's events
+        assert {"rule car", "function car", "rule trip"} <= set(change["modified"])
+        assert {"rule insurance", "function insurance"} <= set(change["added"])
+    else:  # only the definition changed
+        assert "state BookInsurance" in change["added"] and not any(k.startswith("function") for k in change["added"])
+
+
 def test_orders_orchestrated_template_ships_and_fails(engine):
     timed = Timed("t-tmpl-ordo")
     try:
@@ -144,33 +177,52 @@ def test_a_stack_left_by_an_interrupted_run_is_deleted_by_the_next_run(engine):
     assert templates.FOLDER.is_dir()
 
 
-def rule_template(types: list[str]) -> dict:
-    """A bus, a queue, and a rule on the bus sending the given detail types to the queue."""
+def rule_template(types: list[str], queue: str = "Q", name: str | None = None) -> dict:
+    """A bus, two queues, and a rule on the bus sending the given detail types to one of the queues."""
+    rule = {"EventBusName": {"Ref": "Bus"}, "EventPattern": {"detail-type": types},
+            "Targets": [{"Id": queue.lower(), "Arn": {"Fn::GetAtt": [queue, "Arn"]}}]}
+    if name:
+        rule["Name"] = name
     return {"Resources": {
         "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}-bus"}}},
         "Q": {"Type": "AWS::SQS::Queue", "Properties": {}},
-        "R": {"Type": "AWS::Events::Rule", "Properties": {
-            "EventBusName": {"Ref": "Bus"}, "EventPattern": {"detail-type": types},
-            "Targets": [{"Id": "q", "Arn": {"Fn::GetAtt": ["Q", "Arn"]}}]}}},
-        "Outputs": {"Rule": {"Value": {"Ref": "R"}}, "Bus": {"Value": {"Ref": "Bus"}}}}
+        "Q2": {"Type": "AWS::SQS::Queue", "Properties": {}},
+        "R": {"Type": "AWS::Events::Rule", "Properties": rule}},
+        "Outputs": {"Rule": {"Value": {"Ref": "R"}}, "RuleArn": {"Value": {"Fn::GetAtt": ["R", "Arn"]}},
+                    "Bus": {"Value": {"Ref": "Bus"}},
+                    "Q": {"Value": {"Ref": "Q"}}, "Q2": {"Value": {"Ref": "Q2"}}}}
 
 
-def test_difference_an_updated_rule_keeps_its_old_pattern(engine):
-    """AWS updates a rule's EventPattern in place ("Update requires: No interruption"); LocalStack's
-    AWS::Events::Rule provider has no update, yet the stack reports UPDATE_COMPLETE. This is why a saga
-    deployed as a stack is not changed by updating it (Style.add_step refuses): the choreography's
-    existing rules would keep reacting to the old events."""
-    cfn = ob.client("cloudformation")
+def test_an_updated_rule_routes_by_its_new_pattern_to_its_new_targets(engine):
+    """AWS updates a rule's EventPattern and Targets in place and replaces it when its Name changes
+    ("Update requires: No interruption" / "Replacement"); the engine's plugin (ocbook_engine.cloudformation) gives
+    LocalStack's AWS::Events::Rule provider that update (without it the stack said UPDATE_COMPLETE and the rule
+    kept its old pattern)."""
+    events = ob.client("events")
+
+    def send(bus: str, *types: str) -> None:
+        events.put_events(Entries=[{"EventBusName": bus, "Source": "t", "DetailType": kind, "Detail": "{}"}
+                                   for kind in types])
+
+    def kinds(queue_url: str, count: int) -> list[str]:
+        return sorted(m["Body"]["detail-type"] for m in ob.wait.messages(queue_url, count, timeout=30))
+
     with ob.Deployment("t-tmpl-upd") as deployment:
-        outputs = deployment.stack("rule", rule_template(["A"]), progress=False)
+        first = deployment.stack("rule", rule_template(["A"]), progress=False)
         (name,) = deployment.stack_names()
-        cfn.update_stack(StackName=name, TemplateBody=json.dumps(rule_template(["A", "B"])))
-        status = ob.wait.poll(lambda: (s := stacks.describe(name)["StackStatus"]).endswith(("_COMPLETE", "_FAILED"))
-                              and not s.endswith("CLEANUP_IN_PROGRESS") and s, 60, interval=0.3,
-                              what="the stack update")
-        body = cfn.get_template(StackName=name)["TemplateBody"]  # boto3 parses a JSON body into a dict
-        stored = json.loads(body) if isinstance(body, str) else body
-        rule = ob.client("events").describe_rule(Name=outputs["Rule"].split("|")[-1], EventBusName=outputs["Bus"])
-    assert status == "UPDATE_COMPLETE"
-    assert stored["Resources"]["R"]["Properties"]["EventPattern"] == {"detail-type": ["A", "B"]}  # accepted
-    assert json.loads(rule["EventPattern"]) == {"detail-type": ["A"]}  # AWS: ["A", "B"]
+        rule = first["Rule"].split("|")[-1]
+        send(first["Bus"], "B", "A")
+        before = kinds(first["Q"], 1)  # positive control: A arrives ...
+        stray = ob.wait.drain(first["Q"], quiet_for=1.5)  # ... and B, not in the pattern yet, does not
+        updated = deployment.update_stack(name, rule_template(["A", "B"], queue="Q2"), progress=False)
+        targets = events.list_targets_by_rule(Rule=rule, EventBusName=first["Bus"])["Targets"]
+        send(first["Bus"], "B")
+        after = kinds(first["Q2"], 1)
+        renamed = deployment.update_stack(name, rule_template(["A", "B"], queue="Q2", name=f"{name}-renamed"),
+                                          progress=False)
+        names = [r["Name"] for r in events.list_rules(EventBusName=first["Bus"])["Rules"]]
+    assert before == ["A"] and stray == []
+    assert updated["RuleArn"] == first["RuleArn"]  # in place: the same rule
+    assert [t["Id"] for t in targets] == ["q2"]  # the old target removed, the new one put
+    assert after == ["B"]
+    assert renamed["RuleArn"] != first["RuleArn"] and names == [f"{name}-renamed"]  # replaced: the old one gone

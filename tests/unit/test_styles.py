@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from typing import ClassVar
 
 import pandas as pd
@@ -56,17 +57,38 @@ def test_an_unknown_style_says_which_exist():
         styles.get("actors")
 
 
-def test_style_options_and_a_stack_do_not_mix():
-    with pytest.raises(ValueError, match="approvals_url cannot be set on the template's stack"):
-        styles.Orchestrated.deploy(None, stack=True, approvals_url="https://queue")
+def test_the_orchestrated_options_shape_its_template_and_definition():
+    plain, options = styles.Orchestrated.template(), {"approvals": True, "type": "EXPRESS", "jsonata": True}
+    varied = styles.Orchestrated.template(**options)
+    assert "Approvals" not in plain["Resources"] and "Approvals" in varied["Resources"]
+    assert varied["Resources"]["TripSaga"]["Properties"]["Type"] == "EXPRESS"
+    assert varied["Resources"]["TripSaga"]["Properties"]["DefinitionSubstitutions"]["ApprovalsQueueUrl"] == {
+        "Ref": "Approvals"}
+    definition = json.loads(styles.Orchestrated.companions(**options)["saga-orchestrated.asl.json"])
+    assert definition["QueryLanguage"] == "JSONata" and "ApprovePayment" in definition["States"]
+    assert "${ApprovalsQueueUrl}" in json.dumps(definition["States"]["ApprovePayment"])
+
+
+def test_a_style_deploys_its_stack_by_default_only_when_it_says_so(monkeypatch):
+    made = []
+    monkeypatch.setattr(Style, "deploy_stack", classmethod(lambda cls, *a, **k: made.append(cls.name)))
+    for style in (styles.Orchestrated, styles.Choreographed):
+        style.deploy(None)
+    assert made == ["orchestrated", "choreographed"] and Style.stack_by_default is False
+
+
+def test_the_choreographed_style_has_no_options():
+    with pytest.raises(ValueError, match="the choreographed saga has no options: approvals"):
+        styles.Choreographed.template(approvals=True)
 
 
 @pytest.mark.parametrize("name", list(styles.ALL))
-def test_a_stack_saga_refuses_to_be_changed_behind_cloudformation(name):
+def test_a_stack_saga_adds_a_step_by_updating_its_stack(name, monkeypatch):
     saga = styles.get(name)(None, {"hotel": "t"}, "trips", "trace", None, stack="s-1")
-    with pytest.raises(RuntimeError, match="deployed from its template: add a step by deploying the template"):
-        saga.add_step("insurance")
-    assert saga.tables == {"hotel": "t"}  # nothing touched
+    asked = []
+    monkeypatch.setattr(saga, "restack", asked.append)
+    saga.add_step("insurance")
+    assert asked == ["insurance"] and saga.tables == {"hotel": "t"}  # nothing changed behind CloudFormation
 
 
 def test_choreographed_work_counts_requests_and_published_events():

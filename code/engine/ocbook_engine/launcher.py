@@ -197,9 +197,10 @@ def venv_users() -> list[psutil.Process]:
     for process in our_processes():
         try:
             argv0 = process.cmdline()[:1]
+            argv0 = [os.path.join(process.cwd(), argv0[0])] if argv0 else argv0
         except psutil.Error:
             continue
-        if argv0 and os.path.abspath(argv0[0]).startswith(prefix):
+        if argv0 and os.path.normpath(argv0[0]).startswith(prefix):
             users.append(process)
     return users
 

@@ -27,6 +27,9 @@ class Style:
     template_name: ClassVar[str] = ""              # its committed template under templates/, without .yaml
     units: ClassVar[tuple[str, ...]] = ()          # the work units one trip costs in this style (see work())
     retries_asynchronously: ClassVar[bool] = False  # its services recover through Lambda's asynchronous retries
+    # deploy() makes its template's stack unless told otherwise; a style whose stack path (add_step included)
+    # has not been checked on the engine keeps boto3 by default
+    stack_by_default: ClassVar[bool] = False
 
     def __init__(self, deployment: Deployment | None, tables: dict[str, str], trips: str, trace: str,
                  alerts: Queue, functions: dict[str, Function] | None = None, stack: str = ""):
@@ -37,31 +40,44 @@ class Style:
         self.alerts = alerts          # compensations that need a human
         self.functions = functions if functions is not None else {}
         self.stack = stack            # the stack's name when deployed from the template, else ""
+        self.options: dict = {}       # the style's options the template was generated with
 
     def __repr__(self) -> str:
         return f"<{self.name} saga over {', '.join(self.tables)}{' (stack ' + self.stack + ')' if self.stack else ''}>"
 
     # ------------------------------------------------------------------ the template
     @classmethod
-    def template(cls, steps: tuple[str, ...] = SERVICES) -> dict:
-        """The style's SAM template for these steps (ocbook.templates)."""
+    def template(cls, steps: tuple[str, ...] = SERVICES, **options) -> dict:
+        """The style's SAM template for these steps and the style's options (ocbook.templates)."""
         raise NotImplementedError
 
     @classmethod
-    def companions(cls, steps: tuple[str, ...] = SERVICES) -> dict[str, str]:
+    def companions(cls, steps: tuple[str, ...] = SERVICES, **options) -> dict[str, str]:
         """Files the template refers to (file name -> text), written next to it; none by default."""
         return {}
 
+    @classmethod
+    def files(cls, steps: tuple[str, ...] = SERVICES, **options) -> Path:
+        """The template and its companions written to a new folder, as `sam deploy` would read them; the
+        template's path."""
+        import yaml
+
+        folder = Path(tempfile.mkdtemp(prefix=f"ocbook-{cls.name}-"))
+        target = folder / f"{cls.template_name}.yaml"
+        target.write_text(yaml.safe_dump(cls.template(steps, **options), sort_keys=False))
+        for filename, text in cls.companions(steps, **options).items():
+            (folder / filename).write_text(text)
+        return target
+
     # ------------------------------------------------------------------ deploying
     @classmethod
-    def deploy(cls, deployment: Deployment, steps: tuple[str, ...] = SERVICES, *, stack: bool = False,
+    def deploy(cls, deployment: Deployment, steps: tuple[str, ...] = SERVICES, *, stack: bool | None = None,
                progress: bool = True, **options) -> Style:
-        """Deploy the saga with boto3 calls (options are the style's own), or its template as a stack."""
-        if stack:
-            if options:
-                raise ValueError(f"{cls.name}: {', '.join(options)} cannot be set on the template's stack; "
-                                 "deploy without stack=True to use them")
-            return cls.deploy_stack(deployment, steps, progress)
+        """Deploy the saga: its SAM template (for these steps and options) as a CloudFormation stack, the
+        artefact one would deploy on AWS; or, with stack=False, the same resources one boto3 call at a time
+        (stack=None: the style's stack_by_default)."""
+        if cls.stack_by_default if stack is None else stack:
+            return cls.deploy_stack(deployment, steps, progress, **options)
         saga = cls(deployment, {s: deployment.table(f"{s}-bookings") for s in steps}, deployment.table("trips"),
                    deployment.table("trace", key="pk", sort="sk"), deployment.queue("alerts"))
         saga.build(**options)
@@ -72,37 +88,43 @@ class Style:
         raise NotImplementedError
 
     @classmethod
-    def deploy_stack(cls, deployment: Deployment, steps: tuple[str, ...] = SERVICES, progress: bool = True) -> Style:
+    def deploy_stack(cls, deployment: Deployment, steps: tuple[str, ...] = SERVICES, progress: bool = True,
+                     **options) -> Style:
         """Deploy the style's SAM template (generated for these steps) as a CloudFormation stack on the engine."""
-        import yaml
-
-        folder = Path(tempfile.mkdtemp(prefix=f"ocbook-{cls.name}-"))
-        target = folder / f"{cls.template_name}.yaml"
-        target.write_text(yaml.safe_dump(cls.template(steps), sort_keys=False))
-        for filename, text in cls.companions(steps).items():
-            (folder / filename).write_text(text)
-        outputs = deployment.stack("saga", target, progress=progress)
-        return cls.from_stack(deployment, outputs, steps, stack_name=list(deployment.stacks)[-1])
+        outputs = deployment.stack("saga", cls.files(steps, **options), progress=progress)
+        saga = cls.from_stack(deployment, outputs, steps, stack_name=list(deployment.stacks)[-1])
+        saga.options = options
+        return saga
 
     @classmethod
     def from_stack(cls, deployment: Deployment | None, outputs: dict[str, str], steps: tuple[str, ...] = SERVICES,
                    stack_name: str = "") -> Style:
         """The saga a stack of the style's template deployed, from the stack's outputs."""
+        alerts = Queue(outputs["AlertsQueueName"], outputs["AlertsQueueUrl"], outputs["AlertsQueueArn"])
+        saga = cls(deployment, {}, outputs["TripsTable"], outputs["TraceTable"], alerts, stack=stack_name or "a stack")
+        saga.take(outputs, steps)
+        return saga
+
+    def take(self, outputs: dict[str, str], steps: tuple[str, ...]) -> None:
+        """Read the saga's tables, functions and own resources from its stack's outputs."""
         from ocbook.clients import ACCOUNT, REGION
 
-        alerts = Queue(outputs["AlertsQueueName"], outputs["AlertsQueueUrl"], outputs["AlertsQueueArn"])
-        functions = {}
+        self.tables = {s: outputs[f"{s.capitalize()}Table"] for s in steps}
         for service in (*steps, "trip"):
             name = outputs.get(f"{service.capitalize()}FunctionName")
             if name:
-                functions[service] = Function(name, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
-        saga = cls(deployment, {s: outputs[f"{s.capitalize()}Table"] for s in steps}, outputs["TripsTable"],
-                   outputs["TraceTable"], alerts, functions, stack=stack_name or "a stack")
-        saga.adopt(outputs)
-        return saga
+                self.functions[service] = Function(name, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+        self.adopt(outputs)
 
     def adopt(self, outputs: dict[str, str]) -> None:
         """Take the style's own resources from a stack's outputs."""
+
+    def restack(self, step: str) -> None:
+        """Add a step to a stack-deployed saga: update its stack to the template for one more step (what
+        `sam deploy` of the changed template does on AWS)."""
+        steps = (*self.tables, step)
+        outputs = self.deployment.update_stack(self.stack, self.files(steps, **self.options), progress=False)
+        self.take(outputs, steps)
 
     # ------------------------------------------------------------------ running trips
     def request(self, trip: dict) -> None:
@@ -148,7 +170,8 @@ class Style:
 
     # ------------------------------------------------------------------ changing it
     def add_step(self, step: str) -> None:
-        """Add a booking step after the last one, the way this style has to: for real, on the engine."""
+        """Add a booking step after the last one, the way this style has to: for real, on the engine (a stack
+        update when the saga was deployed from its template, restack())."""
         raise NotImplementedError
 
     def wiring(self) -> dict[str, str]:
@@ -156,8 +179,8 @@ class Style:
         raise NotImplementedError
 
     def refuse_on_stack(self, what: str) -> None:
-        """A stack's resources belong to CloudFormation: changing them with boto3 would drift (and on the engine
-        an updated stack keeps its rules' old patterns: README, known differences)."""
+        """For a style without restack support: a stack's resources belong to CloudFormation, and changing them
+        with boto3 would drift."""
         if self.stack:
             raise RuntimeError(f"{self!r} was deployed from its template: {what} by deploying the template for the "
                                f"new steps (deploy(deployment, steps, stack=True)), not by editing its resources")

@@ -19,6 +19,7 @@ class Choreographed(Style):
     template_name: ClassVar[str] = "saga-choreographed"
     units: ClassVar[tuple[str, ...]] = ("events",)   # EventBridge bills per event published
     retries_asynchronously: ClassVar[bool] = True  # EventBridge invokes the services asynchronously
+    stack_by_default: ClassVar[bool] = True  # checked on the engine: chapters 4-6, the harness, add_step
 
     bus: str = ""
 
@@ -55,15 +56,26 @@ class Choreographed(Style):
         return fn
 
     @classmethod
-    def template(cls, steps: tuple[str, ...] = SERVICES) -> dict:
-        """templates/saga-choreographed.yaml for these steps."""
+    def template(cls, steps: tuple[str, ...] = SERVICES, **options) -> dict:
+        """templates/saga-choreographed.yaml for these steps (the style has no options)."""
         from ocbook import templates
 
+        if options:
+            raise ValueError(f"the choreographed saga has no options: {', '.join(options)}")
         return templates.saga_choreographed(steps)
 
     def adopt(self, outputs: dict[str, str]) -> None:
-        """The bus from the stack's outputs."""
+        """The bus from the stack's outputs, and each service's rule from the stack's resources (SAM names a
+        function's rule after the function and its event: HotelFunctionReactions)."""
         self.bus = outputs["EventBusName"]
+        if not (self.deployment and self.stack in self.deployment.stacks):
+            return
+        resources = client("cloudformation").describe_stack_resources(StackName=self.stack)["StackResources"]
+        by_id = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+        for service in self.functions:
+            rule = by_id.get(f"{service.capitalize()}FunctionReactions")
+            if rule:
+                self.rules[service] = rule.rpartition("|")[2]
 
     def request(self, trip: dict) -> None:
         """Publish TripRequested; a duplicate request is a second event the services must absorb."""
@@ -111,7 +123,8 @@ class Choreographed(Style):
         """A table, a new service, and every existing service whose reactions change learns its new events."""
         from booking import contract
 
-        self.refuse_on_stack("add a step")
+        if self.stack:
+            return self.restack(step)
         before = contract.reactions(tuple(self.tables))
         self.tables[step] = self.deployment.table(f"{step}-bookings")
         after = contract.reactions(tuple(self.tables))

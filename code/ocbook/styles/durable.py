@@ -52,7 +52,8 @@ class Durable(Style):
 
     def add_step(self, step: str) -> None:
         """A table, and the step in the function's step list: the code that knows the flow is unchanged."""
-        self.refuse_on_stack("add a step")
+        if self.stack:
+            return self.restack(step)
         durable.add_step(self.deployment, self, step)
 
     def wiring(self) -> dict[str, str]:

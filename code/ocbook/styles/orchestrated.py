@@ -9,7 +9,7 @@ import pandas as pd
 
 from ocbook import stepfunctions
 from ocbook.clients import client
-from ocbook.deploy import Function
+from ocbook.deploy import Function, Queue
 from ocbook.styles.base import SERVICES, Style
 
 
@@ -19,15 +19,21 @@ class Orchestrated(Style):
     name: ClassVar[str] = "orchestrated"
     template_name: ClassVar[str] = "saga-orchestrated"
     units: ClassVar[tuple[str, ...]] = ("transitions",)   # Standard workflows are billed per state transition
+    stack_by_default: ClassVar[bool] = True  # checked on the engine: chapters 4-6, the harness, add_step
 
     state_machine: str = ""   # its ARN
     definition: dict          # the definition deployed (Amazon States Language)
+    approvals: Queue | None = None  # where trips over the approval limit wait for a human (approvals=True)
 
-    def build(self, approvals_url: str | None = None, type: str = "STANDARD", jsonata: bool = False) -> None:
-        """A function per service and the state machine (JSONata if asked; an approval step if given a queue)."""
+    def build(self, approvals: bool = False, type: str = "STANDARD", jsonata: bool = False) -> None:
+        """A function per service and the state machine (JSONata if asked; an approval step and its queue if
+        asked)."""
+        self.options = {"approvals": approvals, "type": type, "jsonata": jsonata}
         for service in self.tables:
             self.service_function(service)
-        self.definition = self.definition_for(approvals_url, jsonata)
+        if approvals:
+            self.approvals = self.deployment.queue("approvals")
+        self.definition = self.definition_for()
         self.state_machine = self.deployment.state_machine("trip-saga", self.definition, type=type)
 
     def service_function(self, service: str) -> Function:
@@ -37,33 +43,37 @@ class Orchestrated(Style):
             env={"SERVICE": service, "TABLE": self.tables[service], "TRACE_TABLE": self.trace})
         return self.functions[service]
 
-    def definition_for(self, approvals_url: str | None = None, jsonata: bool = False) -> dict:
+    def definition_for(self) -> dict:
         """The saga definition over the saga's steps (in the order of its tables), JSONPath or JSONata."""
         from booking.definition import saga as jsonpath_definition
         from booking.definition import saga_jsonata as jsonata_definition
 
         steps = tuple(self.tables)
-        build = jsonata_definition if jsonata else jsonpath_definition
-        return build({s: self.functions[s].arn for s in steps}, self.trips, self.alerts.url, approvals_url,
-                     steps=steps)
+        build = jsonata_definition if self.options.get("jsonata") else jsonpath_definition
+        return build({s: self.functions[s].arn for s in steps}, self.trips, self.alerts.url,
+                     self.approvals.url if self.approvals else None, steps=steps)
 
     @classmethod
-    def template(cls, steps: tuple[str, ...] = SERVICES) -> dict:
-        """templates/saga-orchestrated.yaml for these steps."""
+    def template(cls, steps: tuple[str, ...] = SERVICES, **options) -> dict:
+        """templates/saga-orchestrated.yaml for these steps (options: approvals, type, jsonata)."""
         from ocbook import templates
 
-        return templates.saga_orchestrated(steps)
+        return templates.saga_orchestrated(steps, **options)
 
     @classmethod
-    def companions(cls, steps: tuple[str, ...] = SERVICES) -> dict[str, str]:
+    def companions(cls, steps: tuple[str, ...] = SERVICES, **options) -> dict[str, str]:
         """The state machine's definition file (DefinitionUri)."""
         from ocbook import templates
 
-        return {"saga-orchestrated.asl.json": json.dumps(templates.saga_definition(steps), indent=2) + "\n"}
+        definition = templates.saga_definition(steps, options.get("approvals", False), options.get("jsonata", False))
+        return {"saga-orchestrated.asl.json": json.dumps(definition, indent=2) + "\n"}
 
     def adopt(self, outputs: dict[str, str]) -> None:
-        """The state machine from the stack's outputs."""
+        """The state machine (and the approval queue, if the template has one) from the stack's outputs."""
         self.state_machine = outputs["StateMachineArn"]
+        if "ApprovalsQueueUrl" in outputs:
+            self.approvals = Queue(outputs["ApprovalsQueueName"], outputs["ApprovalsQueueUrl"],
+                                   outputs["ApprovalsQueueArn"])
         self.definition = json.loads(client("stepfunctions").describe_state_machine(
             stateMachineArn=self.state_machine)["definition"])
 
@@ -117,7 +127,8 @@ class Orchestrated(Style):
 
     def add_step(self, step: str) -> None:
         """A table and a function for the step, then a new definition: the one artefact that knows the flow."""
-        self.refuse_on_stack("add a step")
+        if self.stack:
+            return self.restack(step)
         self.tables[step] = self.deployment.table(f"{step}-bookings")
         self.service_function(step)
         self.definition = self.definition_for()
