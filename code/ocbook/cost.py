@@ -15,6 +15,7 @@ UNIT_PRICES = {
     "express_gb_s": "stepfunctions_express_gb_second",
     "lambda_requests": "lambda_request",
     "lambda_gb_s": "lambda_gb_second",
+    "durable_operations": "lambda_durable_operation",
     "events_published": "eventbridge_custom_event",
     "ddb_writes": "dynamodb_write_request_unit",
     "ddb_reads": "dynamodb_read_request_unit",

@@ -126,7 +126,8 @@ def units(saga: styles.Style, frame: pd.DataFrame, records: pd.DataFrame, plans:
     rows = []
     for row in frame.itertuples():
         mine = runs[row.trip_id] if row.trip_id in runs.index.get_level_values(0) else pd.Series(dtype=int)
-        gb_s = sum(n * reports[s][0] / 1000 * reports[s][1] / 1024 for s, n in mine.items() if s in reports)
+        invoked = saga.function_runs(mine, row.invocations)
+        gb_s = sum(n * reports[f][0] / 1000 * reports[f][1] / 1024 for f, n in invoked.items() if f in reports)
         booking_runs = sum(n for s, n in mine.items() if s in saga.tables)
         counters = sum(1 for s, mode in plans[row.trip_id]["fail"].items() if mode == "transient" and s in mine)
         unit = {"lambda_requests": row.invocations, "lambda_gb_s": gb_s, "events_published": row.events,
