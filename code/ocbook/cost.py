@@ -31,10 +31,13 @@ def prices() -> dict:
 
 
 def price_table() -> pd.DataFrame:
-    """The prices as a table for a page: what, dollars per million units, unit, date read, source."""
+    """The prices as a table for a page: what, dollars per unit and per million units, unit, date read, source
+    (marked when the price could not be read from the source itself)."""
     data = prices()
-    return pd.DataFrame([{"price": name, "USD per million": round(p["usd"] * 1e6, 4), "unit": p["unit"],
-                          "read": p["read"], "source": p["source"]} for name, p in data["prices"].items()])
+    return pd.DataFrame([{"price": name, "USD per unit": f"{p['usd']:.8g}", "USD per million": round(p["usd"] * 1e6, 4),
+                          "unit": p["unit"], "read": p["read"],
+                          "source": p["source"] + (" (NOT VERIFIED: see its note)" if p.get("verified") is False else "")}
+                         for name, p in data["prices"].items()])
 
 
 def express_units(duration_s: float, starts: int) -> dict:
