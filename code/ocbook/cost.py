@@ -34,9 +34,9 @@ def price_table() -> pd.DataFrame:
     """The prices as a table for a page: what, dollars per unit and per million units, unit, date read, source
     (marked when the price could not be read from the source itself)."""
     data = prices()
-    return pd.DataFrame([{"price": name, "USD per unit": f"{p['usd']:.8g}", "USD per million": round(p["usd"] * 1e6, 4),
-                          "unit": p["unit"], "read": p["read"],
-                          "source": p["source"] + (" (NOT VERIFIED: see its note)" if p.get("verified") is False else "")}
+    return pd.DataFrame([{"price": name, "USD per unit": f"{p['usd']:.8g}",
+                          "USD per million": round(p["usd"] * 1e6, 4), "unit": p["unit"], "read": p["read"],
+                          "source": p["source"] + ("" if p.get("verified", True) else " (NOT VERIFIED: see its note)")}
                          for name, p in data["prices"].items()])
 
 
