@@ -15,6 +15,7 @@ UNIT_PRICES = {
     "express_gb_s": "stepfunctions_express_gb_second",
     "lambda_requests": "lambda_request",
     "lambda_gb_s": "lambda_gb_second",
+    "durable_operations": "lambda_durable_operation",
     "events_published": "eventbridge_custom_event",
     "ddb_writes": "dynamodb_write_request_unit",
     "ddb_reads": "dynamodb_read_request_unit",
@@ -30,10 +31,13 @@ def prices() -> dict:
 
 
 def price_table() -> pd.DataFrame:
-    """The prices as a table for a page: what, dollars per million units, unit, date read, source."""
+    """The prices as a table for a page: what, dollars per unit and per million units, unit, date read, source
+    (marked when the price could not be read from the source itself)."""
     data = prices()
-    return pd.DataFrame([{"price": name, "USD per million": round(p["usd"] * 1e6, 4), "unit": p["unit"],
-                          "read": p["read"], "source": p["source"]} for name, p in data["prices"].items()])
+    return pd.DataFrame([{"price": name, "USD per unit": f"{p['usd']:.8g}",
+                          "USD per million": round(p["usd"] * 1e6, 4), "unit": p["unit"], "read": p["read"],
+                          "source": p["source"] + ("" if p.get("verified", True) else " (NOT VERIFIED: see its note)")}
+                         for name, p in data["prices"].items()])
 
 
 def express_units(duration_s: float, starts: int) -> dict:

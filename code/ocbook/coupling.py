@@ -57,12 +57,15 @@ def leaves(value, path: str = "") -> dict[str, str]:
 
 
 def owner(logical_id: str, resource: dict, services: tuple[str, ...]) -> str:
-    """Which service a resource belongs to: its function or bookings table; the state machine is the
-    orchestrator's; the rest (bus, trips, trace, alerts) is shared."""
+    """Which service a resource belongs to: its function or bookings table; what drives the flow (a state
+    machine, or a durable function: one with DurableConfig) is the orchestrator's; the rest (bus, trips, trace,
+    alerts) is shared."""
+    if resource.get("Type", "").endswith("::StateMachine") or "DurableConfig" in resource.get("Properties", {}):
+        return "orchestrator"
     for service in services:
         if logical_id in (f"{service.capitalize()}Function", f"{service.capitalize()}Bookings"):
             return service
-    return "orchestrator" if resource.get("Type", "").endswith("::StateMachine") else "shared"
+    return "shared"
 
 
 def where(paths: list[str], depth: int = 2) -> str:

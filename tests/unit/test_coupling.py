@@ -53,3 +53,12 @@ def test_the_summary_counts_per_style():
     assert summary.loc["orchestrated", "other services' resources changed"] == 0
     assert summary.loc["choreographed", "other services' resources changed"] == 3
     assert summary.loc["choreographed", "their properties changed"] == 8
+    assert summary.loc["durable", "resources added"] == 1  # the step's table; the step runs in the one function
+
+
+def test_the_durable_function_is_the_orchestrator_not_another_service():
+    changes = coupling.diff(styles.Durable, "insurance").set_index("resource")
+    assert changes.loc["TripFunction", "owner"] == "orchestrator" and not changes["other_service"].any()
+    assert "Environment.Variables" in changes.loc["TripFunction", "where"]  # its step list learns the step
+    chore = coupling.diff(styles.Choreographed, "insurance").set_index("resource")
+    assert chore.loc["TripFunction", "owner"] == "trip"  # control: the choreography's trip service is a service

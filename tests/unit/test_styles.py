@@ -153,3 +153,17 @@ def test_choreographed_bills_the_trip_services_writes_and_retries_asynchronously
     assert saga.billed("a", pd.Series({"hotel": 1, "trip": 2}), requests=1) == {"ddb_writes": 2}
     assert saga.billed("a", pd.Series({"hotel": 1}), requests=1) == {"ddb_writes": 0}
     assert styles.Choreographed.retries_asynchronously and not styles.Orchestrated.retries_asynchronously
+
+
+def test_durable_bills_its_invocations_not_its_step_attempts(monkeypatch):
+    from ocbook.styles import durable
+
+    found = {"finished": 9.0, "durable_operations": 6, "replays": 1}  # a retried step: one replay
+    monkeypatch.setattr(durable.durable, "work", lambda saga, trip_id: found)
+    saga = styles.Durable(None, {"hotel": "h"}, "trips", "t", None)
+    steps = pd.Series({"hotel": 2, "flight": 1, "car": 1})  # four step attempts, all inside the one function
+    assert saga.work("a", pd.DataFrame(), requests=1) == {"finished": 9.0, "durable_operations": 6, "invocations": 2}
+    assert saga.function_runs(steps, 2).to_dict() == {"trip": 2}
+    assert saga.billed("a", steps, requests=1) == {"ddb_writes": 1}
+    chore = styles.Choreographed(None, {}, "trips", "t", None)  # control: one function per service, one run each
+    assert chore.function_runs(steps, 4).to_dict() == steps.to_dict()

@@ -150,6 +150,11 @@ class Style:
         when the saga itself recorded the trip's end. `records` are the trip's trace records."""
         raise NotImplementedError
 
+    def function_runs(self, runs: pd.Series, invocations: int) -> pd.Series:
+        """Invocations per function (keys of self.functions) of one trip, from its handler runs per service
+        (`runs`) and its invocations counted by work(): one function per service, one invocation per run."""
+        return runs
+
     def billed(self, trip_id: str, runs: pd.Series, requests: int) -> dict:
         """The style's own billed units of one trip beyond the services' (see ocbook.cost): the keys of
         cost.BILLED it adds to, e.g. state transitions or the writes of a coordinator. `runs` = handler runs

@@ -34,16 +34,21 @@ class Durable(Style):
         durable.request(self, trip)
 
     def work(self, trip_id: str, records: pd.DataFrame, requests: int) -> dict:
-        """Durable operations of the trip's execution; it finished when the execution ended."""
+        """Durable operations of the trip's execution, and its Lambda invocations: the first and each replay
+        (the trace records are step attempts, which run inside those invocations); it finished when the
+        execution ended."""
         found = durable.work(self, trip_id)
-        return {"finished": found["finished"], "durable_operations": found["durable_operations"]}
+        return {"finished": found["finished"], "durable_operations": found["durable_operations"],
+                "invocations": 1 + max(found["replays"], 0)}
+
+    def function_runs(self, runs: pd.Series, invocations: int) -> pd.Series:
+        """Every step runs inside the one durable function: its invocations, not the steps, are billed."""
+        return pd.Series({"trip": invocations})
 
     def billed(self, trip_id: str, runs: pd.Series, requests: int) -> dict:
-        """Durable operations (billed per operation: steps and their retries, waits, callbacks), the replays'
-        extra invocations of the function, and the function's own PutItem of the trip's status."""
-        found = durable.work(self, trip_id)
-        return {"durable_operations": found["durable_operations"], "lambda_requests": max(found["replays"], 0),
-                "ddb_writes": 1}
+        """The function's own PutItem of the trip's status (its durable operations and invocations are counted by
+        work())."""
+        return {"ddb_writes": 1}
 
     def deliver_late(self, trip: dict, records: pd.DataFrame) -> str:
         """The trip's request again: an execution name starts once, so Lambda refuses it after the end."""
