@@ -88,10 +88,10 @@ def saga_storage(template: dict, steps: tuple[str, ...]) -> None:
 
 
 def saga_orchestrated(steps: tuple[str, ...] | None = None, approvals: bool = False, type: str = "STANDARD",
-                      jsonata: bool = False) -> dict:
+                      jsonata: bool = False, pivot: str | None = None) -> dict:
     """The orchestrated travel saga: a function per service and the state machine that drives them (Standard
     unless asked; with approvals, an approval queue and the .waitForTaskToken step; JSONata if asked: the
-    definition file is then saga_definition(steps, approvals, jsonata))."""
+    definition file is then saga_definition(steps, approvals, jsonata, pivot); a pivot only changes that file)."""
     from booking import definition
 
     steps = steps or definition.STEPS
@@ -125,12 +125,15 @@ def saga_orchestrated(steps: tuple[str, ...] | None = None, approvals: bool = Fa
     return template
 
 
-def saga_choreographed(steps: tuple[str, ...] | None = None) -> dict:
+def saga_choreographed(steps: tuple[str, ...] | None = None, pivot: str | None = None) -> dict:
     """The choreographed travel saga: a bus, a function per service (and the trip service), rules from the
-    event contract, retries exhausted -> the alert queue."""
+    event contract, retries exhausted -> the alert queue; with a pivot, the services after it are redriven
+    (booking.redrive) instead: forward recovery."""
     from booking import contract
+    from booking.definition import forward_steps
 
     steps = steps or contract.STEPS
+    forward = forward_steps(steps, pivot)
     template = skeleton("Travel saga, choreographed: services react to each other's events on an EventBridge "
                         "bus; the rules come from the event contract (chapter 5)")
     saga_storage(template, steps)
@@ -151,9 +154,15 @@ def saga_choreographed(steps: tuple[str, ...] | None = None) -> dict:
             "booking.choreographed.handler", env, policies,
             Events={"Reactions": {"Type": "EventBridgeRule", "Properties": {
                 "EventBusName": ref("Bus"), "Pattern": contract.pattern(reacts_to)}}},
-            EventInvokeConfig={"DestinationConfig": {  # retries exhausted: a human has to look
-                "OnFailure": {"Type": "SQS", "Destination": att("Alerts", "Arn")}}})
+            EventInvokeConfig={"DestinationConfig": {"OnFailure": (
+                {"Type": "Lambda", "Destination": att("RedriveFunction", "Arn")} if service in forward  # try again
+                else {"Type": "SQS", "Destination": att("Alerts", "Arn")})}})  # retries exhausted: a human has to look
         output(template, f"{title(service)}FunctionName", ref(f"{title(service)}Function"), f"the {service} service")
+    if forward:  # invokes the services by ARN from the failure record: a name pattern, not a Ref (no cycle)
+        resources["RedriveFunction"] = function(
+            "booking.redrive.handler", {"ALERTS_URL": ref("Alerts")},
+            [{"LambdaInvokePolicy": {"FunctionName": {"Fn::Sub": "${AWS::StackName}-"}}},
+             {"SQSSendMessagePolicy": {"QueueName": att("Alerts", "QueueName")}}])
     return template
 
 
@@ -196,7 +205,8 @@ def orders_orchestrated() -> dict:
     return template
 
 
-def saga_definition(steps: tuple[str, ...] | None = None, approvals: bool = False, jsonata: bool = False) -> dict:
+def saga_definition(steps: tuple[str, ...] | None = None, approvals: bool = False, jsonata: bool = False,
+                    pivot: str | None = None) -> dict:
     """The saga's state machine (booking.definition.saga, or saga_jsonata) with ${...} placeholders
     DefinitionSubstitutions fills."""
     from booking import definition
@@ -205,7 +215,7 @@ def saga_definition(steps: tuple[str, ...] | None = None, approvals: bool = Fals
     placeholders = {step: f"${{{title(step)}FunctionArn}}" for step in steps}
     build = definition.saga_jsonata if jsonata else definition.saga
     return build(placeholders, "${TripsTable}", "${AlertsQueueUrl}", "${ApprovalsQueueUrl}" if approvals else None,
-                 steps=steps)
+                 steps=steps, pivot=pivot)
 
 
 def orders_definition() -> dict:
