@@ -6,7 +6,9 @@
   ``stuck`` finds the trips left without a final status, and ``archive`` / ``replay`` recover them with an
   EventBridge archive and a replay, which the services' idempotency makes safe;
 - a stuck trip: ``watchdog`` deploys a timer per trip (a delayed SQS message) and a function that, when the
-  timer fires on a trip still open, declares the silent step failed so the saga's own compensations run.
+  timer fires on a trip still open, declares the silent step failed so the saga's own compensations run;
+- a step that cannot be undone: a saga deployed with a pivot (``deploy(deployment, pivot="flight")``, either
+  style) retries the steps after it until they succeed; ``attempts`` and ``refunds`` show what that took.
 """
 
 from __future__ import annotations
@@ -117,3 +119,31 @@ def watched(saga, queue, trip: dict) -> None:
 
     request(saga, trip)
     client("sqs").send_message(QueueUrl=queue.url, MessageBody=json.dumps(trip))
+
+
+def attempts(saga, trip_id: str) -> dict[str, int]:
+    """How many booking attempts each service counted for a trip (0 where no failure was injected: the
+    counter is kept by booking.core's failure injection)."""
+    dynamodb = client("dynamodb")
+    counted = {}
+    for service, name in saga.tables.items():
+        item = dynamodb.get_item(TableName=name, Key={"pk": {"S": f"{trip_id}#book-attempts"}},
+                                 ConsistentRead=True).get("Item")
+        counted[service] = int(item["n"]["N"]) if item else 0
+    return counted
+
+
+def refunds(saga, trip_id: str) -> int:
+    """The refunds (compensations that undid a booking) the services made for a trip."""
+    return sum(int(item.get("refunds", 0)) for name in saga.tables.values() for item in wait.items(name)
+               if item["pk"] == trip_id)
+
+
+def settled(saga, trip_ids: list[str], alerted: set[str] = frozenset(), timeout: float = 90):
+    """Wait until each trip has a final status or is among the `alerted` ones (left open for a human); return
+    their bookings (ocbook.saga.bookings)."""
+    from ocbook.saga import bookings
+
+    return wait.until(lambda: bookings(saga, trip_ids),
+                      lambda table: all(t in alerted or table.loc[t, "trip"] != "-" for t in trip_ids), timeout,
+                      what=f"{len(trip_ids)} trip(s) to end or be alerted")

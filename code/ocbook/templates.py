@@ -48,6 +48,27 @@ def skeleton(description: str) -> dict:
             "Resources": {}, "Outputs": {}}
 
 
+POWERTOOLS_LAYER = "PowertoolsLayerArn"
+
+
+def traced(template: dict) -> None:
+    """X-Ray for a saga: Tracing: Active on every function, and Powertools' layer (the handlers' Tracer) when
+    the PowertoolsLayerArn parameter names one; empty (the default), the handlers' Tracer is a stand-in."""
+    template["Parameters"] = {POWERTOOLS_LAYER: {
+        "Type": "String", "Default": "",
+        "Description": "the Powertools for AWS Lambda (Python) layer version, e.g. arn:aws:lambda:<region>:"
+                       "017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:<version>; "
+                       "empty: no layer, the handlers' Tracer records nothing"}}
+    template["Conditions"] = {"WithPowertools": {"Fn::Not": [{"Fn::Equals": [ref(POWERTOOLS_LAYER), ""]}]}}
+    template["Globals"]["Function"]["Tracing"] = "Active"
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::StateMachine":
+            resource["Properties"]["Tracing"] = {"Enabled": True}
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["Layers"] = {"Fn::If": ["WithPowertools", [ref(POWERTOOLS_LAYER)],
+                                                           ref("AWS::NoValue")]}
+
+
 def table(key: str = "pk", sort: str | None = None) -> dict:
     """A DynamoDB table with string keys, on demand (as Deployment.table makes them)."""
     keys = [{"AttributeName": key, "KeyType": "HASH"}] + ([{"AttributeName": sort, "KeyType": "RANGE"}] if sort else [])
@@ -88,10 +109,10 @@ def saga_storage(template: dict, steps: tuple[str, ...]) -> None:
 
 
 def saga_orchestrated(steps: tuple[str, ...] | None = None, approvals: bool = False, type: str = "STANDARD",
-                      jsonata: bool = False) -> dict:
+                      jsonata: bool = False, pivot: str | None = None) -> dict:
     """The orchestrated travel saga: a function per service and the state machine that drives them (Standard
     unless asked; with approvals, an approval queue and the .waitForTaskToken step; JSONata if asked: the
-    definition file is then saga_definition(steps, approvals, jsonata))."""
+    definition file is then saga_definition(steps, approvals, jsonata, pivot); a pivot only changes that file)."""
     from booking import definition
 
     steps = steps or definition.STEPS
@@ -102,7 +123,8 @@ def saga_orchestrated(steps: tuple[str, ...] | None = None, approvals: bool = Fa
     for step in steps:
         resources[f"{title(step)}Function"] = function(
             "booking.orchestrated.handler",
-            {"SERVICE": step, "TABLE": ref(f"{title(step)}Bookings"), "TRACE_TABLE": ref("Trace")},
+            {"SERVICE": step, "TABLE": ref(f"{title(step)}Bookings"), "TRACE_TABLE": ref("Trace"),
+             "POWERTOOLS_SERVICE_NAME": step},
             [{"DynamoDBCrudPolicy": {"TableName": ref(f"{title(step)}Bookings")}},
              {"DynamoDBWritePolicy": {"TableName": ref("Trace")}}])
         output(template, f"{title(step)}FunctionName", ref(f"{title(step)}Function"), f"the {step} service")
@@ -122,15 +144,19 @@ def saga_orchestrated(steps: tuple[str, ...] | None = None, approvals: bool = Fa
         "Type": type, "DefinitionUri": "saga-orchestrated.asl.json", "DefinitionSubstitutions": substitutions,
         "Policies": policies}}
     output(template, "StateMachineArn", ref("TripSaga"), "start a trip here")
+    traced(template)
     return template
 
 
-def saga_choreographed(steps: tuple[str, ...] | None = None) -> dict:
+def saga_choreographed(steps: tuple[str, ...] | None = None, pivot: str | None = None) -> dict:
     """The choreographed travel saga: a bus, a function per service (and the trip service), rules from the
-    event contract, retries exhausted -> the alert queue."""
+    event contract, retries exhausted -> the alert queue; with a pivot, the services after it are redriven
+    (booking.redrive) instead: forward recovery."""
     from booking import contract
+    from booking.definition import forward_steps
 
     steps = steps or contract.STEPS
+    forward = forward_steps(steps, pivot)
     template = skeleton("Travel saga, choreographed: services react to each other's events on an EventBridge "
                         "bus; the rules come from the event contract (chapter 5)")
     saga_storage(template, steps)
@@ -139,7 +165,7 @@ def saga_choreographed(steps: tuple[str, ...] | None = None) -> dict:
     output(template, "EventBusName", ref("Bus"), "publish TripRequested here")
     for service, reacts_to in contract.reactions(steps).items():
         env = {"SERVICE": service, "EVENT_BUS": ref("Bus"), "TRACE_TABLE": ref("Trace"), "TRIPS_TABLE": ref("Trips"),
-               "REACTS_TO": json.dumps(reacts_to, sort_keys=True)}
+               "REACTS_TO": json.dumps(reacts_to, sort_keys=True), "POWERTOOLS_SERVICE_NAME": service}
         policies = [{"EventBridgePutEventsPolicy": {"EventBusName": ref("Bus")}},
                     {"DynamoDBWritePolicy": {"TableName": ref("Trace")}}]
         if service in steps:
@@ -151,9 +177,16 @@ def saga_choreographed(steps: tuple[str, ...] | None = None) -> dict:
             "booking.choreographed.handler", env, policies,
             Events={"Reactions": {"Type": "EventBridgeRule", "Properties": {
                 "EventBusName": ref("Bus"), "Pattern": contract.pattern(reacts_to)}}},
-            EventInvokeConfig={"DestinationConfig": {  # retries exhausted: a human has to look
-                "OnFailure": {"Type": "SQS", "Destination": att("Alerts", "Arn")}}})
+            EventInvokeConfig={"DestinationConfig": {"OnFailure": (
+                {"Type": "Lambda", "Destination": att("RedriveFunction", "Arn")} if service in forward  # try again
+                else {"Type": "SQS", "Destination": att("Alerts", "Arn")})}})  # retries exhausted: a human has to look
         output(template, f"{title(service)}FunctionName", ref(f"{title(service)}Function"), f"the {service} service")
+    if forward:  # invokes the services by ARN from the failure record: a name pattern, not a Ref (no cycle)
+        resources["RedriveFunction"] = function(
+            "booking.redrive.handler", {"ALERTS_URL": ref("Alerts")},
+            [{"LambdaInvokePolicy": {"FunctionName": {"Fn::Sub": "${AWS::StackName}-"}}},
+             {"SQSSendMessagePolicy": {"QueueName": att("Alerts", "QueueName")}}])
+    traced(template)
     return template
 
 
@@ -196,7 +229,8 @@ def orders_orchestrated() -> dict:
     return template
 
 
-def saga_definition(steps: tuple[str, ...] | None = None, approvals: bool = False, jsonata: bool = False) -> dict:
+def saga_definition(steps: tuple[str, ...] | None = None, approvals: bool = False, jsonata: bool = False,
+                    pivot: str | None = None) -> dict:
     """The saga's state machine (booking.definition.saga, or saga_jsonata) with ${...} placeholders
     DefinitionSubstitutions fills."""
     from booking import definition
@@ -205,7 +239,7 @@ def saga_definition(steps: tuple[str, ...] | None = None, approvals: bool = Fals
     placeholders = {step: f"${{{title(step)}FunctionArn}}" for step in steps}
     build = definition.saga_jsonata if jsonata else definition.saga
     return build(placeholders, "${TripsTable}", "${AlertsQueueUrl}", "${ApprovalsQueueUrl}" if approvals else None,
-                 steps=steps)
+                 steps=steps, pivot=pivot)
 
 
 def orders_definition() -> dict:

@@ -77,9 +77,25 @@ def test_a_style_deploys_its_stack_by_default_only_when_it_says_so(monkeypatch):
     assert made == ["orchestrated", "choreographed"] and Style.stack_by_default is False
 
 
-def test_the_choreographed_style_has_no_options():
-    with pytest.raises(ValueError, match="the choreographed saga has no options: approvals"):
+def test_the_choreographed_style_has_one_option():
+    with pytest.raises(ValueError, match="the choreographed saga's only option is pivot, not: approvals"):
         styles.Choreographed.template(approvals=True)
+
+
+def test_a_pivot_recovers_the_later_steps_forward_in_both_styles():
+    plain = styles.Choreographed.template()["Resources"]
+    pivoted = styles.Choreographed.template(pivot="flight")["Resources"]
+    def on_failure(resources, service):
+        return resources[f"{service}Function"]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    assert "RedriveFunction" in pivoted and "RedriveFunction" not in plain
+    assert on_failure(pivoted, "Car")["Type"] == "Lambda" and on_failure(plain, "Car")["Type"] == "SQS"
+    assert on_failure(pivoted, "Flight")["Type"] == on_failure(pivoted, "Hotel")["Type"] == "SQS"
+    definition = json.loads(styles.Orchestrated.companions(pivot="flight")["saga-orchestrated.asl.json"])
+    retries = {state: s["Retry"][0]["MaxAttempts"] for state, s in definition["States"].items()
+               if state.startswith("Book")}
+    assert retries["BookCar"] > retries["BookFlight"] == retries["BookHotel"]
+    with pytest.raises(ValueError, match="the pivot 'boat' is not a step"):
+        styles.Orchestrated.companions(pivot="boat")
 
 
 @pytest.mark.parametrize("name", list(styles.ALL))

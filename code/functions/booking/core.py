@@ -5,12 +5,15 @@ A trip asks for failures in its `fail` field, per service:
   "transient"        the first booking attempt fails as if the service were briefly down
   "cancel-transient" the first cancellation attempt fails that way
   "cancel-broken"    every cancellation fails: the compensation itself cannot complete
+  "outage"           the first OUTAGE booking attempts fail as if the service were down: longer than the
+                     normal retries (Step Functions' 4 attempts, Lambda's 3 asynchronous ones) last
 """
 
 from __future__ import annotations
 
 import time
 
+OUTAGE = 5  # booking attempts an "outage" fails
 WHAT = {"hotel": "room", "flight": "seat", "car": "car", "insurance": "policy"}
 
 
@@ -35,11 +38,16 @@ def mode(trip: dict, service: str) -> str:
     return (trip.get("fail") or {}).get(service, "")
 
 
-def first_attempt(table, trip_id: str, action: str) -> bool:
-    """Count attempts of an action for a trip; True on the first one."""
+def attempt(table, trip_id: str, action: str) -> int:
+    """Count one more attempt of an action for a trip; return how many there have been."""
     counted = table.update_item(Key={"pk": f"{trip_id}#{action}-attempts"}, UpdateExpression="ADD n :one",
                                 ExpressionAttributeValues={":one": 1}, ReturnValues="UPDATED_NEW")
-    return int(counted["Attributes"]["n"]) == 1
+    return int(counted["Attributes"]["n"])
+
+
+def first_attempt(table, trip_id: str, action: str) -> bool:
+    """Count attempts of an action for a trip; True on the first one."""
+    return attempt(table, trip_id, action) == 1
 
 
 def book(table, service: str, trip: dict) -> dict:
@@ -48,6 +56,8 @@ def book(table, service: str, trip: dict) -> dict:
     wanted = mode(trip, service)
     if wanted == "transient" and first_attempt(table, trip_id, "book"):
         raise ServiceUnavailable(f"{service} service briefly unavailable")
+    if wanted == "outage" and attempt(table, trip_id, "book") <= OUTAGE:
+        raise ServiceUnavailable(f"{service} service down (an outage of {OUTAGE} attempts)")
     if wanted == "permanent":
         raise BookingFailed(f"no {WHAT.get(service, 'booking')} available for trip {trip_id}")
     item = {"pk": trip_id, "status": "BOOKED", "booking_id": f"{service}-{trip_id}", "at": f"{time.time():.6f}"}

@@ -12,6 +12,10 @@ TRANSIENT_RETRY = {"ErrorEquals": ["ServiceUnavailable"], "IntervalSeconds": 1, 
 LAMBDA_SERVICE_RETRY = {"ErrorEquals": ["Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException",
                                         "Lambda.AWSLambdaException", "Lambda.SdkClientException"],
                         "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2.0}
+# Forward recovery: after the saga's pivot (a step that cannot be undone, e.g. a non-refundable fare) the later
+# steps are retried until they succeed instead of compensating; Step Functions' Retry allows up to 99 attempts.
+FORWARD_RETRY = {"ErrorEquals": ["ServiceUnavailable"], "IntervalSeconds": 1, "MaxAttempts": 10,
+                 "BackoffRate": 1.5, "MaxDelaySeconds": 3, "JitterStrategy": "FULL"}
 COMPENSATION_RETRY = {"ErrorEquals": ["CancellationFailed", "States.TaskFailed"], "IntervalSeconds": 1,
                       "MaxAttempts": 2, "BackoffRate": 1.5}
 
@@ -21,10 +25,21 @@ def title(step: str) -> str:
     return step.capitalize()
 
 
-def book_state(step: str, arn: str, next_state: str) -> dict:
-    """A booking task: retried on transient errors (ours and Lambda's), any other failure compensates from here."""
+def forward_steps(steps: tuple[str, ...], pivot: str | None) -> tuple[str, ...]:
+    """The steps after the pivot (none without one): they are recovered forward, by retrying."""
+    if pivot is None:
+        return ()
+    if pivot not in steps:
+        raise ValueError(f"the pivot {pivot!r} is not a step of the saga: use one of {', '.join(steps)}")
+    return steps[steps.index(pivot) + 1:]
+
+
+def book_state(step: str, arn: str, next_state: str, forward: bool = False) -> dict:
+    """A booking task: retried on transient errors (ours and Lambda's; for a step after the pivot, many more
+    times), any other failure compensates from here."""
+    retry = [FORWARD_RETRY if forward else TRANSIENT_RETRY, LAMBDA_SERVICE_RETRY]
     return {"Type": "Task", "Resource": arn, "Parameters": {"action": "book", "trip.$": "$"},
-            "ResultPath": f"$.results.{step}", "Next": next_state, "Retry": [TRANSIENT_RETRY, LAMBDA_SERVICE_RETRY],
+            "ResultPath": f"$.results.{step}", "Next": next_state, "Retry": retry,
             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"Cancel{title(step)}"}]}
 
 
@@ -69,23 +84,25 @@ def approval_states(approvals_url: str, last: str) -> dict:
 
 
 def saga(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None,
-         steps: tuple[str, ...] = STEPS) -> dict:
+         steps: tuple[str, ...] = STEPS, pivot: str | None = None) -> dict:
     """The trip saga over `steps`. With approvals_url, trips over APPROVAL_LIMIT wait for a payment approval
-    (.waitForTaskToken) after the last booking; a rejection compensates every step."""
+    (.waitForTaskToken) after the last booking; a rejection compensates every step. With a pivot, the steps
+    after it are recovered forward (FORWARD_RETRY)."""
     states = skeleton(functions, trips_table, alerts_url, approvals_url, steps,
-                      book_state, cancel_states, record_state, approval_states)
+                      book_state, cancel_states, record_state, approval_states, pivot)
     return {"Comment": "Trip booking saga (after Yan Cui's example)", "StartAt": f"Book{title(steps[0])}",
             "States": states}
 
 
 def skeleton(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None,
-             steps: tuple[str, ...], book, cancel, record, approval) -> dict:
+             steps: tuple[str, ...], book, cancel, record, approval, pivot: str | None = None) -> dict:
     """The saga's states and transitions, each state written by the given builders (one query language)."""
     states: dict = {}
+    forward = forward_steps(steps, pivot)
     last = f"Cancel{title(steps[-1])}"
     after_last = "NeedsApproval" if approvals_url else "RecordConfirmed"
     for step, following in zip(steps, [f"Book{title(s)}" for s in steps[1:]] + [after_last], strict=True):
-        states[f"Book{title(step)}"] = book(step, functions[step], following)
+        states[f"Book{title(step)}"] = book(step, functions[step], following, step in forward)
     if approvals_url:
         states.update(approval(approvals_url, last))
     states["RecordConfirmed"] = record(trips_table, "CONFIRMED", "TripConfirmed")
@@ -116,11 +133,11 @@ def merged(key: str, value: str, under: str | None = None) -> str:
 UNCHANGED = "{% $states.input %}"
 
 
-def book_state_jsonata(step: str, arn: str, next_state: str) -> dict:
+def book_state_jsonata(step: str, arn: str, next_state: str, forward: bool = False) -> dict:
     """book_state in JSONata."""
     return {"Type": "Task", "Resource": arn, "Arguments": {"action": "book", "trip": UNCHANGED},
             "Output": merged(step, "$states.result", under="results"), "Next": next_state,
-            "Retry": [TRANSIENT_RETRY, LAMBDA_SERVICE_RETRY],
+            "Retry": [FORWARD_RETRY if forward else TRANSIENT_RETRY, LAMBDA_SERVICE_RETRY],
             "Catch": [{"ErrorEquals": ["States.ALL"], "Output": merged("error", "$states.errorOutput"),
                        "Next": f"Cancel{title(step)}"}]}
 
@@ -168,9 +185,9 @@ def approval_states_jsonata(approvals_url: str, last: str) -> dict:
 
 
 def saga_jsonata(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None = None,
-                 steps: tuple[str, ...] = STEPS) -> dict:
+                 steps: tuple[str, ...] = STEPS, pivot: str | None = None) -> dict:
     """saga() written in JSONata: the same states, paths and outcomes."""
     states = skeleton(functions, trips_table, alerts_url, approvals_url, steps, book_state_jsonata,
-                      cancel_states_jsonata, record_state_jsonata, approval_states_jsonata)
+                      cancel_states_jsonata, record_state_jsonata, approval_states_jsonata, pivot)
     return {"Comment": "Trip booking saga (after Yan Cui's example), in JSONata", "QueryLanguage": "JSONata",
             "StartAt": f"Book{title(steps[0])}", "States": states}

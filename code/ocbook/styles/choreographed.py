@@ -27,13 +27,19 @@ class Choreographed(Style):
         super().__init__(*args, **kwargs)
         self.rules: dict[str, str] = {}   # service -> its rule on the bus (empty for a stack: CloudFormation's)
 
-    def build(self) -> None:
-        """A bus, one function per service (and the trip service), rules wired from the event contract."""
+    def build(self, pivot: str | None = None) -> None:
+        """A bus, one function per service (and the trip service), rules wired from the event contract; with a
+        pivot, the services after it redrive their failed events (forward recovery) instead of alerting."""
         from booking import contract
+        from booking.definition import forward_steps
 
+        self.options = {"pivot": pivot}
         self.bus = self.deployment.bus("bus")
+        forward = forward_steps(tuple(self.tables), pivot)
+        redrive = self.deployment.function("redrive", "booking.redrive.handler", packages=("booking",),
+                                           env={"ALERTS_URL": self.alerts.url}) if forward else None
         for service, reacts_to in contract.reactions(tuple(self.tables)).items():
-            self.event_service(service, reacts_to)
+            self.event_service(service, reacts_to, on_failure=redrive.arn if service in forward else None)
 
     def env(self, service: str, reacts_to: dict[str, str]) -> dict[str, str]:
         """A service's configuration: what it reacts to, where it publishes, its tables."""
@@ -43,13 +49,13 @@ class Choreographed(Style):
             env["TABLE"] = self.tables[service]
         return env
 
-    def event_service(self, service: str, reacts_to: dict[str, str]) -> Function:
-        """One service: its function, its async failure destination, its rule on the bus."""
+    def event_service(self, service: str, reacts_to: dict[str, str], on_failure: str | None = None) -> Function:
+        """One service: its function, its async failure destination (the alert queue unless given), its rule."""
         from booking import contract
 
         fn = self.deployment.function(f"{service}-events", "booking.choreographed.handler", packages=("booking",),
                                       env=self.env(service, reacts_to))
-        self.deployment.async_config(fn, on_failure=self.alerts.arn)  # retries exhausted: a human has to look
+        self.deployment.async_config(fn, on_failure=on_failure or self.alerts.arn)  # retries exhausted
         self.rules[service] = self.deployment.rule(self.bus, contract.pattern(reacts_to), [fn.arn],
                                                    kind=f"{service}-rule")
         self.functions[service] = fn
@@ -57,12 +63,13 @@ class Choreographed(Style):
 
     @classmethod
     def template(cls, steps: tuple[str, ...] = SERVICES, **options) -> dict:
-        """templates/saga-choreographed.yaml for these steps (the style has no options)."""
+        """templates/saga-choreographed.yaml for these steps (its one option: pivot)."""
         from ocbook import templates
 
-        if options:
-            raise ValueError(f"the choreographed saga has no options: {', '.join(options)}")
-        return templates.saga_choreographed(steps)
+        unknown = set(options) - {"pivot"}
+        if unknown:
+            raise ValueError(f"the choreographed saga's only option is pivot, not: {', '.join(sorted(unknown))}")
+        return templates.saga_choreographed(steps, **options)
 
     def adopt(self, outputs: dict[str, str]) -> None:
         """The bus from the stack's outputs, and each service's rule from the stack's resources (SAM names a

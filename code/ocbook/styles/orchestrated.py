@@ -25,10 +25,11 @@ class Orchestrated(Style):
     definition: dict          # the definition deployed (Amazon States Language)
     approvals: Queue | None = None  # where trips over the approval limit wait for a human (approvals=True)
 
-    def build(self, approvals: bool = False, type: str = "STANDARD", jsonata: bool = False) -> None:
+    def build(self, approvals: bool = False, type: str = "STANDARD", jsonata: bool = False,
+              pivot: str | None = None) -> None:
         """A function per service and the state machine (JSONata if asked; an approval step and its queue if
-        asked)."""
-        self.options = {"approvals": approvals, "type": type, "jsonata": jsonata}
+        asked; the steps after a pivot retried forward)."""
+        self.options = {"approvals": approvals, "type": type, "jsonata": jsonata, "pivot": pivot}
         for service in self.tables:
             self.service_function(service)
         if approvals:
@@ -51,11 +52,11 @@ class Orchestrated(Style):
         steps = tuple(self.tables)
         build = jsonata_definition if self.options.get("jsonata") else jsonpath_definition
         return build({s: self.functions[s].arn for s in steps}, self.trips, self.alerts.url,
-                     self.approvals.url if self.approvals else None, steps=steps)
+                     self.approvals.url if self.approvals else None, steps=steps, pivot=self.options.get("pivot"))
 
     @classmethod
     def template(cls, steps: tuple[str, ...] = SERVICES, **options) -> dict:
-        """templates/saga-orchestrated.yaml for these steps (options: approvals, type, jsonata)."""
+        """templates/saga-orchestrated.yaml for these steps (options: approvals, type, jsonata, pivot)."""
         from ocbook import templates
 
         return templates.saga_orchestrated(steps, **options)
@@ -65,7 +66,8 @@ class Orchestrated(Style):
         """The state machine's definition file (DefinitionUri)."""
         from ocbook import templates
 
-        definition = templates.saga_definition(steps, options.get("approvals", False), options.get("jsonata", False))
+        definition = templates.saga_definition(steps, options.get("approvals", False), options.get("jsonata", False),
+                                               options.get("pivot"))
         return {"saga-orchestrated.asl.json": json.dumps(definition, indent=2) + "\n"}
 
     def adopt(self, outputs: dict[str, str]) -> None:
