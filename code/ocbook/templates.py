@@ -48,27 +48,6 @@ def skeleton(description: str) -> dict:
             "Resources": {}, "Outputs": {}}
 
 
-POWERTOOLS_LAYER = "PowertoolsLayerArn"
-
-
-def traced(template: dict) -> None:
-    """X-Ray for a saga: Tracing: Active on every function, and Powertools' layer (the handlers' Tracer) when
-    the PowertoolsLayerArn parameter names one; empty (the default), the handlers' Tracer is a stand-in."""
-    template["Parameters"] = {POWERTOOLS_LAYER: {
-        "Type": "String", "Default": "",
-        "Description": "the Powertools for AWS Lambda (Python) layer version, e.g. arn:aws:lambda:<region>:"
-                       "017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:<version>; "
-                       "empty: no layer, the handlers' Tracer records nothing"}}
-    template["Conditions"] = {"WithPowertools": {"Fn::Not": [{"Fn::Equals": [ref(POWERTOOLS_LAYER), ""]}]}}
-    template["Globals"]["Function"]["Tracing"] = "Active"
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::StateMachine":
-            resource["Properties"]["Tracing"] = {"Enabled": True}
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["Layers"] = {"Fn::If": ["WithPowertools", [ref(POWERTOOLS_LAYER)],
-                                                           ref("AWS::NoValue")]}
-
-
 def table(key: str = "pk", sort: str | None = None) -> dict:
     """A DynamoDB table with string keys, on demand (as Deployment.table makes them)."""
     keys = [{"AttributeName": key, "KeyType": "HASH"}] + ([{"AttributeName": sort, "KeyType": "RANGE"}] if sort else [])
@@ -123,8 +102,7 @@ def saga_orchestrated(steps: tuple[str, ...] | None = None, approvals: bool = Fa
     for step in steps:
         resources[f"{title(step)}Function"] = function(
             "booking.orchestrated.handler",
-            {"SERVICE": step, "TABLE": ref(f"{title(step)}Bookings"), "TRACE_TABLE": ref("Trace"),
-             "POWERTOOLS_SERVICE_NAME": step},
+            {"SERVICE": step, "TABLE": ref(f"{title(step)}Bookings"), "TRACE_TABLE": ref("Trace")},
             [{"DynamoDBCrudPolicy": {"TableName": ref(f"{title(step)}Bookings")}},
              {"DynamoDBWritePolicy": {"TableName": ref("Trace")}}])
         output(template, f"{title(step)}FunctionName", ref(f"{title(step)}Function"), f"the {step} service")
@@ -144,7 +122,6 @@ def saga_orchestrated(steps: tuple[str, ...] | None = None, approvals: bool = Fa
         "Type": type, "DefinitionUri": "saga-orchestrated.asl.json", "DefinitionSubstitutions": substitutions,
         "Policies": policies}}
     output(template, "StateMachineArn", ref("TripSaga"), "start a trip here")
-    traced(template)
     return template
 
 
@@ -165,7 +142,7 @@ def saga_choreographed(steps: tuple[str, ...] | None = None, pivot: str | None =
     output(template, "EventBusName", ref("Bus"), "publish TripRequested here")
     for service, reacts_to in contract.reactions(steps).items():
         env = {"SERVICE": service, "EVENT_BUS": ref("Bus"), "TRACE_TABLE": ref("Trace"), "TRIPS_TABLE": ref("Trips"),
-               "REACTS_TO": json.dumps(reacts_to, sort_keys=True), "POWERTOOLS_SERVICE_NAME": service}
+               "REACTS_TO": json.dumps(reacts_to, sort_keys=True)}
         policies = [{"EventBridgePutEventsPolicy": {"EventBusName": ref("Bus")}},
                     {"DynamoDBWritePolicy": {"TableName": ref("Trace")}}]
         if service in steps:
@@ -186,7 +163,6 @@ def saga_choreographed(steps: tuple[str, ...] | None = None, pivot: str | None =
             "booking.redrive.handler", {"ALERTS_URL": ref("Alerts")},
             [{"LambdaInvokePolicy": {"FunctionName": {"Fn::Sub": "${AWS::StackName}-"}}},
              {"SQSSendMessagePolicy": {"QueueName": att("Alerts", "QueueName")}}])
-    traced(template)
     return template
 
 

@@ -9,8 +9,7 @@ tasks invoke Lambda without one. Here: the execution's trace is registered when 
 (``arn:aws:states:::lambda:invoke`` or a function ARN as resource) invokes with ``X-Amzn-Trace-Id`` naming its
 subsegment, and the execution's segment, with those subsegments, is stored when it ends. Other task types are
 not recorded. ``UpdateStateMachine`` with ``tracingConfiguration`` turns tracing on or off (LocalStack ignored
-it, and refused an update that changed only that); a CloudFormation state machine's ``TracingConfiguration``
-is applied the same way (LocalStack's resource provider dropped it).
+it, and refused an update that changed only that).
 """
 
 from __future__ import annotations
@@ -85,42 +84,6 @@ def add_trace_header(params, **_) -> None:
         params["headers"]["X-Amzn-Trace-Id"] = header
 
 
-def patch_stack_tracing() -> None:
-    """A stack's state machine gets its TracingConfiguration (LocalStack's resource provider dropped it on create
-    and update): applied with UpdateStateMachine once the provider has made or updated the machine; and
-    DescribeStateMachine says so."""
-    from localstack.services.stepfunctions.resource_providers import aws_stepfunctions_statemachine as module
-
-    provider = module.StepFunctionsStateMachineProvider
-
-    def with_tracing(original):
-        def apply(self, request):
-            event = original(self, request)
-            tracing = (request.desired_state or {}).get("TracingConfiguration")
-            arn = (event.resource_model or {}).get("Arn")
-            if tracing is not None and arn:
-                enabled = str(tracing.get("Enabled")).lower() == "true"
-                request.aws_client_factory.stepfunctions.update_state_machine(
-                    stateMachineArn=arn, tracingConfiguration={"enabled": enabled})
-            return event
-        return apply
-
-    provider.create = with_tracing(provider.create)
-    provider.update = with_tracing(provider.update)
-    from localstack.services.stepfunctions.backend import state_machine
-
-    original_describe = state_machine.StateMachineInstance.describe
-
-    def describe(self):
-        # DescribeStateMachine returns tracingConfiguration on AWS; LocalStack left it out
-        found = original_describe(self)
-        if getattr(self, "tracing_config", None):
-            found["tracingConfiguration"] = self.tracing_config
-        return found
-
-    state_machine.StateMachineInstance.describe = describe
-
-
 def patch_stepfunctions_tracing() -> bool:
     """Trace executions of state machines with tracing enabled, and carry the trace to their Lambda tasks."""
     from localstack.services.stepfunctions.asl.component.state.state_execution.state_task import lambda_eval_utils
@@ -185,7 +148,6 @@ def patch_stepfunctions_tracing() -> bool:
         return {"updateDate": datetime.now(tz=timezone.utc)}
 
     StepFunctionsProvider.update_state_machine = update_state_machine
-    patch_stack_tracing()
     execution_module.Execution.start = start
     execution_module.BaseExecutionWorkerCommunication.terminated = terminated
     lambda_eval_utils.execute_lambda_function_integration = execute_lambda_function_integration
