@@ -92,24 +92,7 @@ def describe(name: str) -> dict | None:
 
 def wait_created(name: str, timeout: float = 180, progress: bool = True) -> dict:
     """Wait for CREATE_COMPLETE, showing resources as they complete; raise StackFailed with the cause."""
-    from tqdm.auto import tqdm
-
-    done: set[str] = set()
-    with tqdm(desc=f"stack {name}", unit=" resources", disable=not progress, leave=False) as bar:
-        def settled():
-            cfn = client("cloudformation")
-            for event in cfn.describe_stack_events(StackName=name)["StackEvents"]:
-                if event["ResourceStatus"] == "CREATE_COMPLETE" and event["LogicalResourceId"] not in done:
-                    done.add(event["LogicalResourceId"])
-                    bar.update(1)
-                    bar.set_postfix_str(event["LogicalResourceId"], refresh=False)
-            status = describe(name)["StackStatus"]
-            return status if status in CREATED | FAILED_CREATE else None
-
-        status = poll(settled, timeout, interval=0.2, what=f"stack {name} to be created")
-    if status not in CREATED:
-        raise StackFailed(f"stack {name} was not created ({status}): {failure(name)}")
-    return describe(name)
+    return watch(name, "created", CREATED, FAILED_CREATE, timeout, progress)
 
 
 def update(name: str, template: dict, parameters: dict[str, str] | None = None) -> bool:
@@ -128,11 +111,18 @@ def update(name: str, template: dict, parameters: dict[str, str] | None = None) 
 def wait_updated(name: str, timeout: float = 180, progress: bool = True) -> dict:
     """Wait for UPDATE_COMPLETE (old resources cleaned up), showing resources as they change; raise StackFailed
     with the cause."""
+    return watch(name, "updated", UPDATED, FAILED_UPDATE, timeout, progress)
+
+
+def watch(name: str, verb: str, finished: set[str], failed: set[str], timeout: float, progress: bool) -> dict:
+    """Poll a stack until its status is in `finished` or `failed`, a progress bar counting each resource event
+    that completes after the start; the stack's description, or StackFailed with the cause."""
     from tqdm.auto import tqdm
 
     began = client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
     seen = {event["EventId"] for event in began}
-    with tqdm(desc=f"stack {name} (update)", unit=" resources", disable=not progress, leave=False) as bar:
+    label = f"stack {name}" if verb == "created" else f"stack {name} (update)"
+    with tqdm(desc=label, unit=" resources", disable=not progress, leave=False) as bar:
         def settled():
             for event in client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]:
                 if event["EventId"] not in seen and event["ResourceStatus"].endswith("_COMPLETE") \
@@ -141,11 +131,11 @@ def wait_updated(name: str, timeout: float = 180, progress: bool = True) -> dict
                     bar.update(1)
                     bar.set_postfix_str(event["LogicalResourceId"], refresh=False)
             status = describe(name)["StackStatus"]
-            return status if status in UPDATED | FAILED_UPDATE else None
+            return status if status in finished | failed else None
 
-        status = poll(settled, timeout, interval=0.2, what=f"stack {name} to be updated")
-    if status not in UPDATED:
-        raise StackFailed(f"stack {name} was not updated ({status}): {failure(name)}")
+        status = poll(settled, timeout, interval=0.2, what=f"stack {name} to be {verb}")
+    if status not in finished:
+        raise StackFailed(f"stack {name} was not {verb} ({status}): {failure(name)}")
     return describe(name)
 
 
