@@ -86,12 +86,13 @@ class Choreographed(Style):
             if rule:
                 self.rules[service] = rule.rpartition("|")[2]
 
-    def request(self, trip: dict) -> None:
-        """Publish TripRequested; a duplicate request is a second event the services must absorb."""
+    def request(self, trip: dict, **extra) -> None:
+        """Publish TripRequested (extra fields go into the entry, e.g. a TraceHeader); a duplicate request is a
+        second event the services must absorb."""
         from booking import contract
 
         entry = {"EventBusName": self.bus, "Source": contract.SOURCE, "DetailType": "TripRequested",
-                 "Detail": json.dumps(trip)}
+                 "Detail": json.dumps(trip), **extra}
         answer = client("events").put_events(Entries=[entry])
         if answer["FailedEntryCount"]:
             raise RuntimeError(f"EventBridge refused the TripRequested event: {answer['Entries']}")
@@ -109,13 +110,7 @@ class Choreographed(Style):
 
     def request_traced(self, trip: dict, header: str) -> tuple[dict, str]:
         """PutEvents of TripRequested with the entry's TraceHeader (EventBridge passes it to the targets)."""
-        from booking import contract
-
-        entry = {"EventBusName": self.bus, "Source": contract.SOURCE, "DetailType": "TripRequested",
-                 "Detail": json.dumps(trip), "TraceHeader": header}
-        answer = client("events").put_events(Entries=[entry])
-        if answer["FailedEntryCount"]:
-            raise RuntimeError(f"EventBridge refused the TripRequested event: {answer['Entries']}")
+        self.request(trip, TraceHeader=header)
         return {"name": "EventBridge", "aws": {"operation": "PutEvents"}}, ""
 
     def deliver_late(self, trip: dict, records: pd.DataFrame) -> str:
