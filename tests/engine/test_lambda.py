@@ -186,6 +186,25 @@ def test_async_event_age_is_counted_on_the_engines_clock(deployment, records):
     assert (old_outcome["condition"], old_outcome["approximateInvokeCount"]) == ("RetriesExhausted", 2)
 
 
+def test_an_async_invoke_right_after_an_update_runs_at_once_on_the_new_configuration(deployment, records):
+    """An update starts a new poller on the function's event queue while the old one finishes its last long poll;
+    LocalStack's old poller dropped what that poll received, leaving it invisible for timeout + 60 s (70 s
+    here), and the saga's first event after a stack update waited that long (ocbook_engine.lambda_events)."""
+    lam = ob.client("lambda")
+    fn = deployment.function("updated", "probe.handlers.record", env={"TABLE": records, "KEY": "update-0"})
+    ran = []
+    for n in (1, 2, 3):  # without the mend, 3 of 3 measured invokes waited ~70 s
+        lam.update_function_configuration(FunctionName=fn.name,
+                                          Environment={"Variables": {"TABLE": records, "KEY": f"update-{n}"}})
+        lam.get_waiter("function_updated_v2").wait(FunctionName=fn.name)
+        began = time.monotonic()
+        lam.invoke(FunctionName=fn.name, InvocationType="Event", Payload=json.dumps({"n": n}))
+        (record,) = wait_items(records, f"update-{n}", 1, timeout=20)  # the new KEY: it ran the updated version
+        ran.append(time.monotonic() - began)
+        assert json.loads(record["event"]) == {"n": n}
+    print(f"\nasync invoke right after an update ran after {', '.join(f'{s:.1f}' for s in ran)} s")
+
+
 def test_async_destinations_receive_lambdas_records(deployment, records):
     success, failure = deployment.queue("ok"), deployment.queue("ko")
     fn = deployment.function("dest", "probe.handlers.record", env={"TABLE": records, "KEY": "dest"})

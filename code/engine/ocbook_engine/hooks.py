@@ -149,9 +149,10 @@ def ocbook_engine_start() -> None:
     # Lambda's durable execution APIs (botocore's /2025-12-01/... paths), served by AWS's local runner.
     ROUTER.add(f"{durable.API_PREFIX}<path:path>", endpoint=durable.serve, methods=["GET", "POST", "PUT"])
     durable.patch_cloudformation()
-    from ocbook_engine import clientcache, xray, xray_messaging, xray_stepfunctions
+    from ocbook_engine import clientcache, lambda_events, xray, xray_messaging, xray_stepfunctions
 
     clientcache.patch_client_cache()
+    lambda_events.patch_event_poller()
 
     xray.daemon_address()
     xray.patch_lambda_segments()
