@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import textwrap
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable
@@ -27,6 +28,8 @@ PATTERNS = [
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?"), lambda m: "<time>"),
     (re.compile(r"\b\d{12}\b"), lambda m: "<account>"),
 ]
+# The built page shows about 78 characters of a printed line before it scrolls sideways: wrap longer ones.
+WIDTH = 76
 # Unique-name suffixes made by Deployment.name(): "-" followed by 6 lowercase hex characters at the end.
 SUFFIX = re.compile(r"-[0-9a-f]{6}\b")
 
@@ -86,3 +89,8 @@ def table(rows: Iterable[dict], columns: list[str] | None = None, sort: str | li
 def pretty(value: Any) -> str:
     """Indented JSON of a normalised value, for printing in a chapter."""
     return json.dumps(normalise(value), indent=2, sort_keys=True, default=str)
+
+
+def fill(text: str, width: int = WIDTH, indent: str = "  ") -> str:
+    """A printed line wrapped to the page's width, its continuation lines indented."""
+    return textwrap.fill(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
