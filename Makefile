@@ -26,7 +26,7 @@ LAB_PORT ?= 8888
 
 .PHONY: book test setup sysdeps-book sysdeps-test engine-setup engine-start engine-stop engine-status engine-logs \
         bench serve clean chapter chapter-memory unit conformance notebooks site site-check expected lock \
-        workflow-lint lint templates templates-lint experiment
+        workflow-lint lint templates templates-lint experiment appendix
 
 book: sysdeps-book setup
 	@$(FRESH_CACHE)
@@ -131,6 +131,11 @@ chapter: setup
 experiment: setup
 	$(WITH_ENGINE) $(PY) -m ocbook.experiment --trips 100 --repetitions 5 --warmup 8 --concurrency 8 \
 	    --out results/experiment
+	$(PY) -m ocbook.appendix
+# the appendix's cost table from results/experiment and the price file (after a price change; `make experiment`
+# runs it too); tests/unit/test_appendix_costs.py fails when the committed page differs
+appendix: $(VENV)/.installed
+	$(PY) -m ocbook.appendix
 chapter-memory: engine-start
 	$(LAUNCH) peak -- $(PYTEST) chapters -q -k "$(N)"
 # record the outputs of cells tagged nbval-check-output from the notebooks the site build executed

@@ -31,13 +31,22 @@ def prices() -> dict:
 
 
 def price_table() -> pd.DataFrame:
-    """The prices as a table for a page: what, dollars per unit and per million units, unit, date read, source
-    (marked when the price could not be read from the source itself)."""
-    data = prices()
-    return pd.DataFrame([{"price": name, "USD per unit": f"{p['usd']:.8g}",
-                          "USD per million": round(p["usd"] * 1e6, 4), "unit": p["unit"], "read": p["read"],
-                          "source": p["source"] + ("" if p.get("verified", True) else " (NOT VERIFIED: see its note)")}
-                         for name, p in data["prices"].items()])
+    """The prices as a table for a page: what, dollars (per million units, or per unit for the dearer ones),
+    unit, source (marked when the price could not be read from the source itself); the date each was read is
+    a column only when they differ (read_on() says it otherwise)."""
+    data = prices()["prices"]
+    rows = [{"price": name.replace("_", " "),
+             "USD": f"{p['usd'] * 1e6:.4g} per million" if p["usd"] < 0.01 else f"{p['usd']:g} each",
+             "unit": p["unit"], "read": p["read"],
+             "source": p["source"] + ("" if p.get("verified", True) else " (NOT VERIFIED: see its note)")}
+            for name, p in data.items()]
+    table = pd.DataFrame(rows)
+    return table.drop(columns="read") if table["read"].nunique() == 1 else table
+
+
+def read_on() -> str:
+    """The date(s) the prices were read, e.g. '2026-11-28'."""
+    return ", ".join(sorted({p["read"] for p in prices()["prices"].values()}))
 
 
 def express_units(duration_s: float, starts: int) -> dict:

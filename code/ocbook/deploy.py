@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from ocbook import package
@@ -53,6 +54,7 @@ class Deployment:
         self._kinds: dict[tuple[str, str], int] = {}
         self._code_bucket: str | None = None
         self.stacks: dict[str, str] = {}  # stack name -> stack id
+        self.labels: dict[str, str] = {}  # stack name -> what the progress shown calls it (the template's name)
         atexit.register(self.teardown)
 
     def __enter__(self) -> "Deployment":
@@ -330,25 +332,33 @@ class Deployment:
         return tuple(name for kind, name in self.created if kind == "stack")
 
     def stack(self, kind: str, template: str | dict, parameters: dict[str, str] | None = None,
-              progress: bool = True, timeout: float = 180) -> dict[str, str]:
+              progress: bool = True, timeout: float = 180, label: str = "") -> dict[str, str]:
         """A CloudFormation stack from a SAM template (a name under templates/, a path, or a dict): the handler
         code is zipped and uploaded to a bucket of the deployment, the stack is created and waited for, and
-        deleted at teardown. Returns the stack's outputs; a failure names the resource that failed and why."""
+        deleted at teardown. Returns the stack's outputs; a failure names the resource that failed and why.
+        The progress shown names the stack by `label` (default: the template's name), not by its unique name."""
         from ocbook import stacks
 
         stacks.clear_leftovers(self.prefix, kind, exclude=self.stack_names())  # ours are no leftovers
         name = self.name(kind, 128, family="stack")
+        label = label or self.template_label(template, kind)
+        self.labels[name] = label
         packaged = self.packaged(template)
         stacks.create(name, packaged, parameters, stacks.tags(self.prefix, kind))
         self.record("stack", name, lambda: (stacks.delete(name), stacks.delete_log_groups(name),
                                             stacks.clear_leftovers(self.prefix, exclude=self.stack_names())))
         began = time.monotonic()
-        described = stacks.wait_created(name, timeout, progress)
+        described = stacks.wait_created(name, timeout, progress, label)
         self.stacks[name] = described["StackId"]
         if progress:
             count = len(client("cloudformation").describe_stack_resources(StackName=name)["StackResources"])
-            print(f"stack {name}: {count} resources created in {time.monotonic() - began:.1f} s")
+            print(f"stack {label}: {count} resources created in {time.monotonic() - began:.1f} s")
         return stacks.outputs(described)
+
+    @staticmethod
+    def template_label(template: str | dict, kind: str) -> str:
+        """What a reader knows a stack by: its template's file name without the suffix (else the kind)."""
+        return kind if isinstance(template, dict) else Path(str(template)).name.removesuffix(".yaml")
 
     def packaged(self, template: str | dict) -> dict:
         """A template (a name under templates/, a path, or a dict) with its code uploaded to the deployment's
@@ -377,10 +387,11 @@ class Deployment:
             raise ValueError(f"update_stack: {name!r} is not a stack of deployment {self.prefix!r} "
                              f"(its stacks: {', '.join(self.stacks) or 'none'})")
         began = time.monotonic()
+        label = self.labels.get(name, name)
         if stacks.update(name, self.packaged(template), parameters):
-            described = stacks.wait_updated(name, timeout, progress)
+            described = stacks.wait_updated(name, timeout, progress, label)
         else:
             described = stacks.describe(name)
         if progress:
-            print(f"stack {name}: updated in {time.monotonic() - began:.1f} s")
+            print(f"stack {label}: updated in {time.monotonic() - began:.1f} s")
         return stacks.outputs(described)

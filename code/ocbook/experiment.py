@@ -46,9 +46,10 @@ TRIP_FIGURES = {
     "events_per_trip": ("events", stats.mean, "events published per trip"),
     "transitions_per_trip": ("transitions_billed", stats.mean, "billed state transitions per trip"),
     "durable_operations_per_trip": ("durable_operations", stats.mean, "durable operations per trip"),
-    "usd_per_million_trips": ("usd_per_million", stats.mean, "cost per trip (state machines priced as Standard)"),
+    "usd_per_million_trips": ("usd_per_million", stats.mean,
+                              "USD per million trips (state machines priced as Standard)"),
     "usd_express_per_million_trips": ("usd_express_per_million", stats.mean,
-                                      "cost per trip (state machines priced as Express)"),
+                                      "USD per million trips (state machines priced as Express)"),
 }
 BATCH_FIGURES = {"throughput_per_s": ("throughput_per_s", stats.mean, "throughput")}
 LABELS = {name: spec[2] for name, spec in {**TRIP_FIGURES, **BATCH_FIGURES}.items()}

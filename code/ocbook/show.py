@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
+import textwrap
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable
@@ -27,6 +29,9 @@ PATTERNS = [
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?"), lambda m: "<time>"),
     (re.compile(r"\b\d{12}\b"), lambda m: "<account>"),
 ]
+# The built page shows about 78 characters of a printed line before it scrolls sideways (76 in an exercise's
+# solution, which is indented): wrap longer ones.
+WIDTH = 74
 # Unique-name suffixes made by Deployment.name(): "-" followed by 6 lowercase hex characters at the end.
 SUFFIX = re.compile(r"-[0-9a-f]{6}\b")
 
@@ -86,3 +91,40 @@ def table(rows: Iterable[dict], columns: list[str] | None = None, sort: str | li
 def pretty(value: Any) -> str:
     """Indented JSON of a normalised value, for printing in a chapter."""
     return json.dumps(normalise(value), indent=2, sort_keys=True, default=str)
+
+
+def fill(text: str, width: int = WIDTH, indent: str = "  ") -> str:
+    """A printed line wrapped to the page's width, its continuation lines indented."""
+    return textwrap.fill(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+
+
+def link_label(url: str) -> str:
+    """A short name for a documentation or pricing URL: its page ('step-functions pricing', 'error-handling')."""
+    parts = [p for p in url.split("?")[0].split("/") if p and not p.startswith("http")][1:]
+    if not parts:
+        return url
+    if "pricing" in parts[1:]:  # aws.amazon.com/<service>/pricing/[<page>/]
+        return " ".join(parts[parts.index("pricing") - 1:])
+    return parts[-1].removesuffix(".html")
+
+
+def page_table(frame: pd.DataFrame, widths: dict[str, str] | None = None, links: tuple[str, ...] = ()):
+    """A table that reads at the page's width: fixed column widths (percentages by column), long values wrapped
+    anywhere, no index; URL columns shown as short links."""
+    def linked(value: Any) -> str:
+        text = str(value)
+        url, _, rest = text.partition(" ")
+        label = html.escape(link_label(url))
+        return f'<a href="{html.escape(url)}">{label}</a>{" " + html.escape(rest) if rest else ""}' \
+            if url.startswith("http") else html.escape(text)
+
+    styles = [{"selector": "", "props": "table-layout: fixed; width: 100%; font-size: 0.85em"},
+              {"selector": "th", "props": "overflow-wrap: anywhere; vertical-align: bottom"}]
+    styles += [{"selector": f"th.col_heading.col{n}", "props": f"width: {(widths or {})[c]}"}
+               for n, c in enumerate(frame.columns) if c in (widths or {})]
+    return (frame.style.hide(axis="index")
+            .format({c: linked for c in links})
+            .format(escape="html", subset=[c for c in frame.columns if c not in links])
+            .set_table_attributes('class="dataframe"')
+            .set_table_styles(styles)
+            .set_properties(**{"text-align": "left", "vertical-align": "top", "overflow-wrap": "anywhere"}))

@@ -90,9 +90,10 @@ def describe(name: str) -> dict | None:
     return stacks[0] if stacks and stacks[0]["StackStatus"] not in GONE else None
 
 
-def wait_created(name: str, timeout: float = 180, progress: bool = True) -> dict:
-    """Wait for CREATE_COMPLETE, showing resources as they complete; raise StackFailed with the cause."""
-    return watch(name, "created", CREATED, FAILED_CREATE, timeout, progress)
+def wait_created(name: str, timeout: float = 180, progress: bool = True, label: str = "") -> dict:
+    """Wait for CREATE_COMPLETE, showing resources as they complete (under `label`, e.g. the template's name,
+    instead of the stack's unique name); raise StackFailed with the cause."""
+    return watch(name, "created", CREATED, FAILED_CREATE, timeout, progress, label)
 
 
 def update(name: str, template: dict, parameters: dict[str, str] | None = None) -> bool:
@@ -108,20 +109,22 @@ def update(name: str, template: dict, parameters: dict[str, str] | None = None) 
     return True
 
 
-def wait_updated(name: str, timeout: float = 180, progress: bool = True) -> dict:
-    """Wait for UPDATE_COMPLETE (old resources cleaned up), showing resources as they change; raise StackFailed
-    with the cause."""
-    return watch(name, "updated", UPDATED, FAILED_UPDATE, timeout, progress)
+def wait_updated(name: str, timeout: float = 180, progress: bool = True, label: str = "") -> dict:
+    """Wait for UPDATE_COMPLETE (old resources cleaned up), showing resources as they change (under `label`);
+    raise StackFailed with the cause."""
+    return watch(name, "updated", UPDATED, FAILED_UPDATE, timeout, progress, label)
 
 
-def watch(name: str, verb: str, finished: set[str], failed: set[str], timeout: float, progress: bool) -> dict:
-    """Poll a stack until its status is in `finished` or `failed`, a progress bar counting each resource event
-    that completes after the start; the stack's description, or StackFailed with the cause."""
+def watch(name: str, verb: str, finished: set[str], failed: set[str], timeout: float, progress: bool,
+          label: str = "") -> dict:
+    """Poll a stack until its status is in `finished` or `failed`, a progress bar (named `label`, else the stack's
+    name) counting each resource event that completes after the start; the stack's description, or StackFailed
+    with the cause (which names the stack itself)."""
     from tqdm.auto import tqdm
 
     began = client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
     seen = {event["EventId"] for event in began}
-    label = f"stack {name}" if verb == "created" else f"stack {name} (update)"
+    label = f"stack {label or name}" + ("" if verb == "created" else " (update)")
     with tqdm(desc=label, unit=" resources", disable=not progress, leave=False) as bar:
         def settled():
             for event in client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]:

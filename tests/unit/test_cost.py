@@ -76,3 +76,15 @@ def test_conclusion_states_a_difference_only_when_the_interval_excludes_one():
     first, second = experiment.conclusion(table)
     assert "no measurable difference" in first and "includes 1" in first
     assert "lower in the b saga" in second and "no measurable" not in second
+
+
+def test_the_price_table_shows_cheap_units_per_million_and_one_reading_date(monkeypatch):
+    table = cost.price_table()
+    row = table.set_index("price").loc["stepfunctions standard transition"]
+    assert row["USD"] == "25 per million" and "read" not in table  # every price read the same day
+    assert table.set_index("price").loc["dynamodb storage gb month", "USD"] == "0.25 each"
+    real = cost.prices()
+    sqs = {**real["prices"]["sqs_request"], "read": "2027-01-01"}
+    later = {**real, "prices": {**real["prices"], "sqs_request": sqs}}
+    monkeypatch.setattr(cost, "prices", lambda: later)
+    assert "read" in cost.price_table() and cost.read_on().endswith("2027-01-01")

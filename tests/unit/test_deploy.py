@@ -42,3 +42,9 @@ def test_teardown_runs_in_reverse_and_collects_failures(deployment):
     assert done == ["fourth", "first"]
     assert failures == ["b second: boom"]  # a NotFound during cleanup is not a failure
     assert deployment.teardown() == [] and deployment.created == []
+
+
+def test_a_stack_is_shown_by_its_templates_name_not_its_unique_name(tmp_path):
+    assert Deployment.template_label(tmp_path / "saga-orchestrated.yaml", "saga") == "saga-orchestrated"
+    assert Deployment.template_label("saga-durable", "saga") == "saga-durable"
+    assert Deployment.template_label({"Resources": {}}, "saga") == "saga"  # a dict has no name: the kind

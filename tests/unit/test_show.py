@@ -32,3 +32,28 @@ def test_plain_turns_dynamodb_json_into_values():
 def test_table_sorts_and_restricts():
     frame = show.table([{"a": 2, "b": "y"}, {"a": 1, "b": "x", "c": 0}], columns=["a", "b"], sort="a")
     assert list(frame.columns) == ["a", "b"] and list(frame["a"]) == [1, 2]
+
+
+def test_a_long_printed_line_is_wrapped_to_the_page_without_splitting_words():
+    line = "invariant: " + " ".join(["t-stuck: CANCELLED but flight still booked"] * 4)
+    wrapped = show.fill(line).splitlines()
+    assert len(line) > show.WIDTH and len(wrapped) > 1
+    assert all(len(part) <= show.WIDTH for part in wrapped) and wrapped[1].startswith("  ")
+    assert " ".join(part.strip() for part in wrapped) == line
+    assert show.fill("short") == "short"  # positive control: a short line stays as it is
+
+
+def test_links_are_shown_by_their_page_name():
+    assert show.link_label("https://aws.amazon.com/step-functions/pricing/") == "step-functions pricing"
+    assert show.link_label("https://aws.amazon.com/dynamodb/pricing/on-demand/") == "dynamodb pricing on-demand"
+    assert show.link_label("https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html") == "scaling-behavior"
+
+
+def test_a_page_table_escapes_values_and_links_urls():
+    import pandas as pd
+
+    frame = pd.DataFrame([{"what": "a <b>", "source": "https://aws.amazon.com/sqs/pricing/ (NOT VERIFIED)"}])
+    html = show.page_table(frame, {"what": "40%"}, links=("source",)).to_html()
+    assert "a &lt;b&gt;" in html and "<b>" not in html
+    assert '<a href="https://aws.amazon.com/sqs/pricing/">sqs pricing</a> (NOT VERIFIED)' in html
+    assert "width: 40%" in html and "table-layout: fixed" in html

@@ -91,7 +91,9 @@ class Style:
     def deploy_stack(cls, deployment: Deployment, steps: tuple[str, ...] = SERVICES, progress: bool = True,
                      **options) -> Style:
         """Deploy the style's SAM template (generated for these steps) as a CloudFormation stack on the engine."""
-        outputs = deployment.stack("saga", cls.files(steps, **options), progress=progress)
+        variant = ", ".join(f"{key}={value}" for key, value in options.items())
+        label = cls.template_name + (f" ({variant})" if variant else "")  # the name the reader knows it by
+        outputs = deployment.stack("saga", cls.files(steps, **options), progress=progress, label=label)
         saga = cls.from_stack(deployment, outputs, steps, stack_name=list(deployment.stacks)[-1])
         saga.options = options
         return saga
