@@ -347,7 +347,8 @@ class Deployment:
         self.stacks[name] = described["StackId"]
         if progress:
             count = len(client("cloudformation").describe_stack_resources(StackName=name)["StackResources"])
-            print(f"stack {name}: {count} resources created in {time.monotonic() - began:.1f} s")
+            logical = name.removesuffix(f"-{self.uid}")  # what the reader knows it by, without the unique suffix
+            print(f"stack {logical}: {count} resources created in {time.monotonic() - began:.1f} s")
         return stacks.outputs(described)
 
     def packaged(self, template: str | dict) -> dict:

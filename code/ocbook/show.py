@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import textwrap
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable
@@ -27,6 +28,8 @@ PATTERNS = [
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?"), lambda m: "<time>"),
     (re.compile(r"\b\d{12}\b"), lambda m: "<account>"),
 ]
+# Characters of a printed line that fit the page's code column (longer lines scroll, hiding their end).
+PAGE_WIDTH = 80
 # Unique-name suffixes made by Deployment.name(): "-" followed by 6 lowercase hex characters at the end.
 SUFFIX = re.compile(r"-[0-9a-f]{6}\b")
 
@@ -86,3 +89,23 @@ def table(rows: Iterable[dict], columns: list[str] | None = None, sort: str | li
 def pretty(value: Any) -> str:
     """Indented JSON of a normalised value, for printing in a chapter."""
     return json.dumps(normalise(value), indent=2, sort_keys=True, default=str)
+
+
+def say(*parts: Any) -> None:
+    """Print a sentence wrapped to the page's width, so that its end does not scroll out of sight."""
+    print(textwrap.fill(" ".join(str(part) for part in parts), PAGE_WIDTH, break_on_hyphens=False,
+                        break_long_words=False))
+
+
+def fitted(frame: pd.DataFrame, widths: dict[str, str] | None = None, font_size: str = "0.85em",
+           escape: bool = True):
+    """A table that fits the page's width instead of scrolling: no index, fixed column widths (`widths` by
+    column, e.g. {"source": "18%"}), long cells wrapped; escape=False keeps HTML in the cells."""
+    styler = frame.style.hide(axis="index")
+    if escape:
+        styler = styler.format(escape="html")
+    layout = [{"selector": "", "props": f"table-layout: fixed; width: 100%; font-size: {font_size}"}]
+    layout += [{"selector": f"th.col_heading.col{n}", "props": f"width: {(widths or {})[column]}"}
+               for n, column in enumerate(frame.columns) if column in (widths or {})]
+    return styler.set_table_styles(layout).set_properties(
+        **{"text-align": "left", "vertical-align": "top", "overflow-wrap": "anywhere"})

@@ -16,6 +16,7 @@ from typing import Callable
 
 from ocbook import package
 from ocbook.clients import client
+from ocbook.show import SUFFIX
 from ocbook.wait import poll
 
 LOG = logging.getLogger("ocbook.stacks")
@@ -121,7 +122,8 @@ def watch(name: str, verb: str, finished: set[str], failed: set[str], timeout: f
 
     began = client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
     seen = {event["EventId"] for event in began}
-    label = f"stack {name}" if verb == "created" else f"stack {name} (update)"
+    logical = SUFFIX.sub("", name)  # the progress bar stays on the page: no unique suffix there
+    label = f"stack {logical}" if verb == "created" else f"stack {logical} (update)"
     with tqdm(desc=label, unit=" resources", disable=not progress, leave=False) as bar:
         def settled():
             for event in client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]:

@@ -32,3 +32,17 @@ def test_plain_turns_dynamodb_json_into_values():
 def test_table_sorts_and_restricts():
     frame = show.table([{"a": 2, "b": "y"}, {"a": 1, "b": "x", "c": 0}], columns=["a", "b"], sort="a")
     assert list(frame.columns) == ["a", "b"] and list(frame["a"]) == [1, 2]
+
+
+def test_say_wraps_a_sentence_to_the_page_width_without_breaking_words(capsys):
+    show.say("word " * 40, "arn:aws:lambda:us-east-1:<account>:function:a-very-long-name-without-spaces")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 1 and all(len(line) <= show.PAGE_WIDTH for line in lines[:-1])
+    assert lines[-1].endswith("a-very-long-name-without-spaces")  # a long word stays whole
+
+
+def test_fitted_hides_the_index_fixes_the_widths_and_escapes_cells():
+    html = show.fitted(show.table([{"a": "<b>x</b>", "b": 1}]), widths={"a": "70%"}).to_html()
+    assert "table-layout: fixed" in html and "width: 70%" in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert 'class="row_heading' not in html  # no index column
+    assert "<b>x</b>" in show.fitted(show.table([{"a": "<b>x</b>"}]), escape=False).to_html()
