@@ -30,6 +30,7 @@ PATTERNS = [
 ]
 # Characters of a printed line that fit the page's code column (longer lines scroll, hiding their end).
 PAGE_WIDTH = 80
+UNIT = re.compile(r"(\d) (s|ms|%|KB|MB)\b")
 # Unique-name suffixes made by Deployment.name(): "-" followed by 6 lowercase hex characters at the end.
 SUFFIX = re.compile(r"-[0-9a-f]{6}\b")
 
@@ -92,20 +93,24 @@ def pretty(value: Any) -> str:
 
 
 def say(*parts: Any) -> None:
-    """Print a sentence wrapped to the page's width, so that its end does not scroll out of sight."""
-    print(textwrap.fill(" ".join(str(part) for part in parts), PAGE_WIDTH, break_on_hyphens=False,
-                        break_long_words=False))
+    """Print a sentence wrapped to the page's width, so that its end does not scroll out of sight (a number
+    stays on the line of its unit: "2.0 s")."""
+    text = UNIT.sub("\\1\u00a0\\2", " ".join(str(part) for part in parts))  # textwrap breaks at ASCII spaces only
+    wrapped = textwrap.fill(text, PAGE_WIDTH, break_on_hyphens=False, break_long_words=False)
+    print(wrapped.replace("\u00a0", " "))
 
 
 def fitted(frame: pd.DataFrame, widths: dict[str, str] | None = None, font_size: str = "0.85em",
            escape: bool = True):
-    """A table that fits the page's width instead of scrolling: no index, fixed column widths (`widths` by
-    column, e.g. {"source": "18%"}), long cells wrapped; escape=False keeps HTML in the cells."""
+    """A table that fits the page's width instead of scrolling (a Styler), without the index. With `widths`
+    (by column, e.g. {"source": "18%"}) the columns have those widths and long cells wrap anywhere; without,
+    the browser sizes the columns and wraps cells between words only. escape=False keeps HTML in the cells."""
     styler = frame.style.hide(axis="index")
     if escape:
         styler = styler.format(escape="html")
-    layout = [{"selector": "", "props": f"table-layout: fixed; width: 100%; font-size: {font_size}"}]
+    layout = [{"selector": "", "props": f"table-layout: {'fixed' if widths else 'auto'}; width: 100%; "
+                                        f"font-size: {font_size}"}]
     layout += [{"selector": f"th.col_heading.col{n}", "props": f"width: {(widths or {})[column]}"}
                for n, column in enumerate(frame.columns) if column in (widths or {})]
     return styler.set_table_styles(layout).set_properties(
-        **{"text-align": "left", "vertical-align": "top", "overflow-wrap": "anywhere"})
+        **{"text-align": "left", "vertical-align": "top", "overflow-wrap": "anywhere" if widths else "normal"})

@@ -45,4 +45,10 @@ def test_fitted_hides_the_index_fixes_the_widths_and_escapes_cells():
     html = show.fitted(show.table([{"a": "<b>x</b>", "b": 1}]), widths={"a": "70%"}).to_html()
     assert "table-layout: fixed" in html and "width: 70%" in html and "&lt;b&gt;x&lt;/b&gt;" in html
     assert 'class="row_heading' not in html  # no index column
-    assert "<b>x</b>" in show.fitted(show.table([{"a": "<b>x</b>"}]), escape=False).to_html()
+    free = show.fitted(show.table([{"a": "<b>x</b>"}]), escape=False).to_html()
+    assert "<b>x</b>" in free and "table-layout: auto" in free and "overflow-wrap: normal" in free
+
+
+def test_say_keeps_a_number_with_its_unit(capsys):
+    show.say("x" * 76, "1.0 s")  # split at the last space, the line would end in "1.0" and the next be "s"
+    assert capsys.readouterr().out.splitlines() == ["x" * 76, "1.0 s"]
