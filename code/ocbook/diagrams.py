@@ -115,10 +115,14 @@ def _condition(choice: dict) -> str:
 
 
 # ---------------------------------------------------------------- live topology
+def last_part(name: str) -> str:
+    """The name at the end of an ARN, queue URL or name."""
+    return name.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+
+
 def short(name: str, uid: str, prefix: str) -> str:
     """A resource name without the deployment's prefix and unique suffix."""
-    name = name.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
-    return name.replace(f"-{uid}", "").replace(f"{prefix}-", "", 1)
+    return last_part(name).replace(f"-{uid}", "").replace(f"{prefix}-", "", 1)
 
 
 class Topology:
@@ -129,6 +133,12 @@ class Topology:
         self.nodes: dict[str, tuple[str, str]] = {}
         self.edges: list[tuple[str, str, str]] = []
         self._tables: set[str] | None = None
+        # A stack names its resources <stack>-<LogicalId>-<random>: show the template's logical id instead.
+        self.logical = {last_part(r["PhysicalResourceId"]): r["LogicalResourceId"]
+                        for stack in getattr(deployment, "stacks", {}) or {}
+                        for r in all_pages(client("cloudformation"), "list_stack_resources",
+                                           "StackResourceSummaries", StackName=stack)
+                        if r.get("PhysicalResourceId")}
 
     def tables(self) -> set[str]:
         """The names of the deployment's DynamoDB tables (listed once)."""
@@ -142,8 +152,8 @@ class Topology:
         return self.uid in name
 
     def node(self, key: str, kind: str) -> str:
-        """Register a node under a stable key (an ARN or name)."""
-        self.nodes.setdefault(key, (kind, short(key, self.uid, self.prefix)))
+        """Register a node under a stable key (an ARN or name), labelled with the name the reader knows."""
+        self.nodes.setdefault(key, (kind, self.logical.get(last_part(key)) or short(key, self.uid, self.prefix)))
         return key
 
     def edge(self, source: str, target: str, label: str = "") -> None:
@@ -307,9 +317,11 @@ def _buckets(topo: Topology) -> None:
     s3 = client("s3")
     for bucket in all_pages(s3, "list_buckets", "Buckets"):
         if topo.ours(bucket["Name"]):
-            key = topo.node(bucket["Name"], "bucket")
             config = s3.get_bucket_notification_configuration(Bucket=bucket["Name"])
-            for entry in config.get("LambdaFunctionConfigurations", []):
+            if not config.get("LambdaFunctionConfigurations"):
+                continue  # a bucket that starts nothing (the stacks' code) is storage, not wiring
+            key = topo.node(bucket["Name"], "bucket")
+            for entry in config["LambdaFunctionConfigurations"]:
                 topo.edge(key, topo.node(entry["LambdaFunctionArn"], "function"), ", ".join(entry["Events"]))
 
 

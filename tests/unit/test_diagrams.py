@@ -61,3 +61,12 @@ def test_bus_and_function_names_resolve_to_their_nodes_and_other_names_to_nothin
     assert diagrams._resolve(topo, "ch02-dest-redrive-abc123") == function
     assert diagrams._resolve(topo, "someone-elses-table") is None  # not the deployment's: no node
     assert len(topo.nodes) == 2
+
+
+def test_a_resource_a_stack_made_is_labelled_with_its_logical_id():
+    topo = topology_with(set())
+    topo.logical = {"ch05-saga-abc123-CarFunction-4F7F56E4": "CarFunction"}
+    stacked = topo.node("arn:aws:lambda:us-east-1:000000000000:function:ch05-saga-abc123-CarFunction-4F7F56E4",
+                        "function")
+    plain = topo.node("arn:aws:sqs:us-east-1:000000000000:ch02-dest-on-failure-abc123", "queue")
+    assert topo.nodes[stacked] == ("function", "CarFunction") and topo.nodes[plain] == ("queue", "on-failure")
