@@ -16,7 +16,8 @@ SHAPES = {"Task": "box", "Choice": "diamond", "Pass": "box", "Wait": "box", "Par
 KIND_STYLE = {
     "function": ("box", "#dbeafe"), "queue": ("cylinder", "#dcfce7"), "topic": ("hexagon", "#fce7f3"),
     "bus": ("hexagon", "#ede9fe"), "table": ("cylinder", "#fef3c7"), "state machine": ("box3d", "#fee2e2"),
-    "bucket": ("folder", "#e0f2fe"), "stream": ("cds", "#f3e8ff"), "other": ("box", "#f3f4f6"),
+    "bucket": ("folder", "#e0f2fe"), "stream": ("cds", "#f3e8ff"), "api": ("component", "#fef9c3"),
+    "other": ("box", "#f3f4f6"),
 }
 
 
@@ -114,10 +115,14 @@ def _condition(choice: dict) -> str:
 
 
 # ---------------------------------------------------------------- live topology
+def last_part(name: str) -> str:
+    """The name at the end of an ARN, queue URL or name."""
+    return name.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+
+
 def short(name: str, uid: str, prefix: str) -> str:
     """A resource name without the deployment's prefix and unique suffix."""
-    name = name.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
-    return name.replace(f"-{uid}", "").replace(f"{prefix}-", "", 1)
+    return last_part(name).replace(f"-{uid}", "").replace(f"{prefix}-", "", 1)
 
 
 class Topology:
@@ -127,14 +132,28 @@ class Topology:
         self.uid, self.prefix = deployment.uid, deployment.prefix
         self.nodes: dict[str, tuple[str, str]] = {}
         self.edges: list[tuple[str, str, str]] = []
+        self._tables: set[str] | None = None
+        # A stack names its resources <stack>-<LogicalId>-<random>: show the template's logical id instead.
+        self.logical = {last_part(r["PhysicalResourceId"]): r["LogicalResourceId"]
+                        for stack in getattr(deployment, "stacks", {}) or {}
+                        for r in all_pages(client("cloudformation"), "list_stack_resources",
+                                           "StackResourceSummaries", StackName=stack)
+                        if r.get("PhysicalResourceId")}
+
+    def tables(self) -> set[str]:
+        """The names of the deployment's DynamoDB tables (listed once)."""
+        if self._tables is None:
+            names = all_pages(client("dynamodb"), "list_tables", "TableNames")
+            self._tables = {name for name in names if self.ours(name)}
+        return self._tables
 
     def ours(self, name: str) -> bool:
         """True if a name belongs to the deployment."""
         return self.uid in name
 
     def node(self, key: str, kind: str) -> str:
-        """Register a node under a stable key (an ARN or name)."""
-        self.nodes.setdefault(key, (kind, short(key, self.uid, self.prefix)))
+        """Register a node under a stable key (an ARN or name), labelled with the name the reader knows."""
+        self.nodes.setdefault(key, (kind, self.logical.get(last_part(key)) or short(key, self.uid, self.prefix)))
         return key
 
     def edge(self, source: str, target: str, label: str = "") -> None:
@@ -170,6 +189,7 @@ def topology(deployment, rankdir: str = "LR") -> graphviz.Digraph:
     _queues(topo)
     _state_machines(topo)
     _buckets(topo)
+    _apis(topo)
     return topo.draw(rankdir)
 
 
@@ -199,14 +219,15 @@ def _topics(topo: Topology) -> None:
 
 def _functions(topo: Topology) -> None:
     lam = client("lambda")
-    for fn in all_pages(lam, "list_functions", "Functions"):
-        if not topo.ours(fn["FunctionName"]):
-            continue
-        arn = topo.node(fn["FunctionArn"], "function")
+    functions = [fn for fn in all_pages(lam, "list_functions", "Functions") if topo.ours(fn["FunctionName"])]
+    for fn in functions:  # all of them first, so that one function can name another in its environment
+        topo.node(fn["FunctionArn"], "function")
+    for fn in functions:
+        arn = fn["FunctionArn"]
         for value in (fn.get("Environment") or {}).get("Variables", {}).values():
             target = _resolve(topo, value)
             if target:
-                topo.edge(arn, target, "writes" if arn_kind(target) == "table" else "sends")
+                topo.edge(arn, target, "writes" if topo.nodes[target][0] == "table" else "sends")
         if fn.get("DeadLetterConfig", {}).get("TargetArn"):
             dlq = fn["DeadLetterConfig"]["TargetArn"]
             topo.edge(arn, topo.node(dlq, arn_kind(dlq)), "DLQ")
@@ -221,16 +242,23 @@ def _functions(topo: Topology) -> None:
 
 
 def _resolve(topo: Topology, value: str) -> str | None:
-    """Map a function's environment value (a bus name, ARN, queue URL, table name) to a node of ours."""
+    """Map a function's environment value (an ARN, a queue URL, a table, bus or function name) to a node of ours.
+
+    A name alone does not say what it names, and a table and a function may share one ("outcomes"): tables are
+    looked up among the deployment's tables, other names among the nodes already found (buses, functions)."""
     if not topo.ours(value):
         return None
     if value.startswith("arn:"):
         return topo.node(value, arn_kind(value))
+    if value.startswith("http"):  # a queue URL: the queue's node is keyed by its ARN
+        arn = client("sqs").get_queue_attributes(QueueUrl=value, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return topo.node(arn, "queue")
+    if value in topo.tables():
+        return topo.node(value, "table")
     for key in topo.nodes:
-        if key.endswith(value):  # a name or the last part of a queue URL
+        if key.endswith((f"/{value}", f":{value}")):  # a bus ARN ends with event-bus/<name>, a function's with :<name>
             return key
-    kind = "queue" if value.startswith("http") else "table"
-    return topo.node(value, kind)
+    return topo.node(value, "other")
 
 
 def _mappings(topo: Topology) -> None:
@@ -239,7 +267,7 @@ def _mappings(topo: Topology) -> None:
         if topo.ours(esm["FunctionArn"]):
             source = esm["EventSourceArn"]
             kind = "table" if ":dynamodb:" in source else arn_kind(source)
-            key = source.split("/stream/")[0] if kind == "table" else source
+            key = source.split("/stream/")[0].rsplit("/", 1)[-1] if kind == "table" else source  # tables by name
             topo.edge(topo.node(key, kind), topo.node(esm["FunctionArn"], "function"),
                       "stream" if kind in ("table", "stream") else "poll")
             failure = (esm.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
@@ -289,7 +317,23 @@ def _buckets(topo: Topology) -> None:
     s3 = client("s3")
     for bucket in all_pages(s3, "list_buckets", "Buckets"):
         if topo.ours(bucket["Name"]):
-            key = topo.node(bucket["Name"], "bucket")
             config = s3.get_bucket_notification_configuration(Bucket=bucket["Name"])
-            for entry in config.get("LambdaFunctionConfigurations", []):
+            if not config.get("LambdaFunctionConfigurations"):
+                continue  # a bucket that starts nothing (the stacks' code) is storage, not wiring
+            key = topo.node(bucket["Name"], "bucket")
+            for entry in config["LambdaFunctionConfigurations"]:
                 topo.edge(key, topo.node(entry["LambdaFunctionArn"], "function"), ", ".join(entry["Events"]))
+
+
+def _apis(topo: Topology) -> None:
+    api = client("apigateway")
+    for rest in all_pages(api, "get_rest_apis", "items"):
+        if not topo.ours(rest["name"]):
+            continue
+        key = topo.node(rest["name"], "api")
+        for resource in all_pages(api, "get_resources", "items", restApiId=rest["id"], embed=["methods"]):
+            for method in resource.get("resourceMethods") or {}:
+                uri = api.get_integration(restApiId=rest["id"], resourceId=resource["id"], httpMethod=method)["uri"]
+                if "/functions/" in uri:  # a Lambda (proxy) integration
+                    function = uri.split("/functions/", 1)[1].split("/invocations", 1)[0]
+                    topo.edge(key, topo.node(function, "function"), f"{method} {resource['path']}")

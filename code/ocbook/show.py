@@ -32,6 +32,7 @@ PATTERNS = [
 # The built page shows about 78 characters of a printed line before it scrolls sideways (76 in an exercise's
 # solution, which is indented): wrap longer ones.
 WIDTH = 74
+UNIT = re.compile(r"(\d) (s|ms|%|KB|MB)\b")
 # Unique-name suffixes made by Deployment.name(): "-" followed by 6 lowercase hex characters at the end.
 SUFFIX = re.compile(r"-[0-9a-f]{6}\b")
 
@@ -94,8 +95,16 @@ def pretty(value: Any) -> str:
 
 
 def fill(text: str, width: int = WIDTH, indent: str = "  ") -> str:
-    """A printed line wrapped to the page's width, its continuation lines indented."""
-    return textwrap.fill(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+    """A printed line wrapped to the page's width, its continuation lines indented; a number stays on the line
+    of its unit ("2.0 s")."""
+    text = UNIT.sub("\\1\u00a0\\2", text)  # textwrap breaks at ASCII spaces only
+    wrapped = textwrap.fill(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+    return wrapped.replace("\u00a0", " ")
+
+
+def say(*parts: Any) -> None:
+    """Print a sentence wrapped to the page's width, so that its end (often the measured value) stays in sight."""
+    print(fill(" ".join(str(part) for part in parts), indent=""))
 
 
 def link_label(url: str) -> str:
@@ -108,9 +117,12 @@ def link_label(url: str) -> str:
     return parts[-1].removesuffix(".html")
 
 
-def page_table(frame: pd.DataFrame, widths: dict[str, str] | None = None, links: tuple[str, ...] = ()):
-    """A table that reads at the page's width: fixed column widths (percentages by column), long values wrapped
-    anywhere, no index; URL columns shown as short links."""
+def fitted(frame: pd.DataFrame, widths: dict[str, str] | None = None, links: tuple[str, ...] = (),
+           font_size: str = "0.85em", escape: bool = True):
+    """A table that fits the page's width instead of scrolling (a Styler), without the index. With `widths`
+    (percentages by column) the columns have those widths and long cells wrap anywhere; without, the browser
+    sizes the columns and wraps cells between words only. URL columns (`links`) show as short links;
+    escape=False keeps HTML in the other cells."""
     def linked(value: Any) -> str:
         text = str(value)
         url, _, rest = text.partition(" ")
@@ -118,13 +130,14 @@ def page_table(frame: pd.DataFrame, widths: dict[str, str] | None = None, links:
         return f'<a href="{html.escape(url)}">{label}</a>{" " + html.escape(rest) if rest else ""}' \
             if url.startswith("http") else html.escape(text)
 
-    styles = [{"selector": "", "props": "table-layout: fixed; width: 100%; font-size: 0.85em"},
-              {"selector": "th", "props": "overflow-wrap: anywhere; vertical-align: bottom"}]
-    styles += [{"selector": f"th.col_heading.col{n}", "props": f"width: {(widths or {})[c]}"}
-               for n, c in enumerate(frame.columns) if c in (widths or {})]
-    return (frame.style.hide(axis="index")
-            .format({c: linked for c in links})
-            .format(escape="html", subset=[c for c in frame.columns if c not in links])
-            .set_table_attributes('class="dataframe"')
-            .set_table_styles(styles)
-            .set_properties(**{"text-align": "left", "vertical-align": "top", "overflow-wrap": "anywhere"}))
+    styler = frame.style.hide(axis="index").format({c: linked for c in links})
+    if escape:
+        styler = styler.format(escape="html", subset=[c for c in frame.columns if c not in links])
+    wrap = "anywhere" if widths else "normal"
+    layout = [{"selector": "", "props": f"table-layout: {'fixed' if widths else 'auto'}; width: 100%; "
+                                        f"font-size: {font_size}"},
+              {"selector": "th", "props": f"overflow-wrap: {wrap}; vertical-align: bottom"}]
+    layout += [{"selector": f"th.col_heading.col{n}", "props": f"width: {(widths or {})[column]}"}
+               for n, column in enumerate(frame.columns) if column in (widths or {})]
+    return (styler.set_table_attributes('class="dataframe"').set_table_styles(layout)
+            .set_properties(**{"text-align": "left", "vertical-align": "top", "overflow-wrap": wrap}))

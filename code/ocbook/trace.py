@@ -98,7 +98,9 @@ def service_map(frame: pd.DataFrame, title: str = ""):
 
 def state_of(frame: pd.DataFrame, trip_id: str) -> dict:
     """Reconstruct where a trip is from its events alone (what choreography forces you to do)."""
-    runs = frame[frame["trip"] == trip_id].sort_values("ended")
+    # in the order the runs started: a run starts after the run that emitted its event did, while a run can end
+    # after the run its event caused (CarBooked's run still writing its record when TripConfirmed is out)
+    runs = frame[frame["trip"] == trip_id].sort_values("started")
     if runs.empty:
         return {"trip": trip_id, "state": "UNKNOWN", "last event": "-", "services involved": 0}
     emitted = [event for out in runs["events_out"] for event in out]

@@ -53,7 +53,27 @@ def test_a_page_table_escapes_values_and_links_urls():
     import pandas as pd
 
     frame = pd.DataFrame([{"what": "a <b>", "source": "https://aws.amazon.com/sqs/pricing/ (NOT VERIFIED)"}])
-    html = show.page_table(frame, {"what": "40%"}, links=("source",)).to_html()
+    html = show.fitted(frame, {"what": "40%"}, links=("source",)).to_html()
     assert "a &lt;b&gt;" in html and "<b>" not in html
     assert '<a href="https://aws.amazon.com/sqs/pricing/">sqs pricing</a> (NOT VERIFIED)' in html
     assert "width: 40%" in html and "table-layout: fixed" in html
+
+
+def test_say_wraps_a_sentence_to_the_page_width_without_breaking_words(capsys):
+    show.say("word " * 40, "arn:aws:lambda:us-east-1:<account>:function:a-very-long-name-without-spaces")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 1 and all(len(line) <= show.WIDTH for line in lines[:-1])
+    assert lines[-1].endswith("a-very-long-name-without-spaces")  # a long word stays whole
+
+
+def test_fitted_hides_the_index_fixes_the_widths_and_escapes_cells():
+    html = show.fitted(show.table([{"a": "<b>x</b>", "b": 1}]), widths={"a": "70%"}).to_html()
+    assert "table-layout: fixed" in html and "width: 70%" in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert 'class="row_heading' not in html  # no index column
+    free = show.fitted(show.table([{"a": "<b>x</b>"}]), escape=False).to_html()
+    assert "<b>x</b>" in free and "table-layout: auto" in free and "overflow-wrap: normal" in free
+
+
+def test_say_keeps_a_number_with_its_unit(capsys):
+    show.say("x" * 76, "1.0 s")  # split at the last space, the line would end in "1.0" and the next be "s"
+    assert capsys.readouterr().out.splitlines() == ["x" * 76, "1.0 s"]

@@ -28,6 +28,12 @@ def test_state_is_reconstructed_from_events():
     assert trace.state_of(frame(), "nope")["state"] == "UNKNOWN"
 
 
+def test_the_last_event_is_the_last_caused_even_when_its_cause_ended_later():
+    data = frame()
+    data.loc[2, "ended"] = 0.9  # the car's run still writing its record after the flight's cancel was out
+    assert trace.state_of(data, "t1")["last event"] == "FlightCancelled"
+
+
 def test_service_map_counts_calls_per_edge():
     source = trace.service_map(frame()).source
     assert "client -> hotel" in source and "TripRequested ×2" in source

@@ -13,7 +13,7 @@ LAMBDA_SERVICE_RETRY = {"ErrorEquals": ["Lambda.ClientExecutionTimeoutException"
                                         "Lambda.AWSLambdaException", "Lambda.SdkClientException"],
                         "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2.0}
 # Forward recovery: after the saga's pivot (a step that cannot be undone, e.g. a non-refundable fare) the later
-# steps are retried until they succeed instead of compensating; Step Functions' Retry allows up to 99 attempts.
+# steps are retried until they succeed instead of compensating (a retrier's MaxAttempts may go up to 99,999,999).
 FORWARD_RETRY = {"ErrorEquals": ["ServiceUnavailable"], "IntervalSeconds": 1, "MaxAttempts": 10,
                  "BackoffRate": 1.5, "MaxDelaySeconds": 3, "JitterStrategy": "FULL"}
 COMPENSATION_RETRY = {"ErrorEquals": ["CancellationFailed", "States.TaskFailed"], "IntervalSeconds": 1,
