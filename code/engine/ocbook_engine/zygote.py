@@ -192,6 +192,37 @@ def same_files(mine: str, runtime: str) -> bool:
     return True
 
 
+# CPython 3.12 and 3.13 (64-bit, with the GIL) leave an object alone in reference counting when its count is this
+# (PEP 683, "immortal objects"); None has it, which is how can_immortalize() checks the interpreter agrees.
+IMMORTAL_REFCOUNT = 0xFFFFFFFF
+
+
+def can_immortalize() -> bool:
+    """Whether this interpreter has immortal objects laid out the way immortalize() writes them."""
+    import sysconfig
+
+    return (sys.version_info[:2] in ((3, 12), (3, 13)) and sys.maxsize > 2**32
+            and not sysconfig.get_config_var("Py_GIL_DISABLED") and sys.getrefcount(None) == IMMORTAL_REFCOUNT)
+
+
+def immortalize() -> None:
+    """Make every object the zygote holds immortal, so the children's reference counting does not copy its pages.
+
+    Without it, each environment copies the pages of every object its handler so much as reads (botocore's models
+    and rule sets, modules, functions: an increment and a decrement of a count is a write): measured 13 MB of
+    private memory per environment after one DynamoDB and one EventBridge call, 7 MB with it. The objects are
+    the zygote's for good anyway (it never frees what it preloaded); in a child they now are never freed either,
+    which only matters to a function that ships its own boto3 (the pre-imported copy stays in memory, shared).
+    Python's advice for pre-fork servers is the same idea (PEP 683); this is what its C API does, from Python.
+    """
+    import ctypes
+
+    for holder in gc.get_objects():
+        for obj in (holder, *gc.get_referents(holder)):
+            if sys.getrefcount(obj) < IMMORTAL_REFCOUNT:  # immortal already (or done): no set of seen ids needed
+                ctypes.c_ssize_t.from_address(id(obj)).value = IMMORTAL_REFCOUNT
+
+
 def ships_runtime_packages(folders: list[str], site: str | None = None) -> bool:
     """Whether the function's code or layers bring their own copy of boto3 (or any other runtime package).
 
@@ -341,6 +372,8 @@ def main() -> None:
     answers = os.dup(1)
     os.dup2(2, 1)  # anything printed by accident goes to the zygote's log, not into the protocol
     preload()
+    if can_immortalize():
+        immortalize()
     gc.freeze()
     zygote = Zygote(answers)
     signal.signal(signal.SIGTERM, lambda *_: (zygote.stop_children(), os._exit(0)))
