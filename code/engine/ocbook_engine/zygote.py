@@ -57,6 +57,10 @@ RUNTIME_DISTRIBUTIONS = ("boto3", "aws-durable-execution-sdk-python")
 # lambda and sts would add 12 MB that no chapter's function needs (they still work, parsed in the environment).
 PRELOADED_CLIENTS = ("dynamodb", "events", "sqs", "sns", "stepfunctions")
 PRELOADED_RESOURCES = ("dynamodb",)
+# Standard-library modules (part of what the runtime provides) that the runtime itself does not need but common
+# handler libraries import: asyncio and pkgutil by the X-Ray SDK under Powertools' Tracer. Imported here, they
+# are shared; imported in each traced environment, they cost it about 2 MB (measured: 13 -> 11 MB private).
+PRELOADED_STDLIB = ("asyncio", "pkgutil")
 # A package the function ships is compared with the runtime's copy file by file up to this many files (jmespath
 # has 7); a bigger one (botocore has thousands) always counts as the function's own.
 MAX_COMPARED_FILES = 200
@@ -145,6 +149,8 @@ def preload() -> None:
     """Import boto3 and build the clients the book's functions use, so children start with them parsed."""
     os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     share_botocore_loader()
+    for module in PRELOADED_STDLIB:
+        importlib.import_module(module)
     import boto3.session
 
     session = boto3.session.Session(aws_access_key_id="zygote", aws_secret_access_key="zygote",
