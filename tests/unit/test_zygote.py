@@ -128,3 +128,27 @@ def test_a_function_shipping_boto3_gets_its_own(tmp_path):
     assert not zygote.ships_runtime_packages([str(tmp_path)])
     (tmp_path / "boto3").mkdir()
     assert zygote.ships_runtime_packages([str(tmp_path)])
+
+
+def test_a_copy_identical_to_the_runtime_s_is_not_the_function_s_own(tmp_path):
+    site, layer = tmp_path / "site", tmp_path / "layer"
+    for folder in (site, layer):
+        (folder / "jmespath").mkdir(parents=True)
+        (folder / "jmespath" / "__init__.py").write_text("__version__ = '1.1.0'\n")
+    (layer / "jmespath" / "__pycache__").mkdir()  # compiled files do not count
+    assert not zygote.ships_runtime_packages([str(layer)], str(site))
+    assert zygote.ships_runtime_packages([str(layer)])  # no runtime to compare with: the function's own
+    (layer / "jmespath" / "extra.py").write_text("")
+    assert zygote.ships_runtime_packages([str(layer)], str(site))  # one more file: its own
+    (layer / "jmespath" / "extra.py").unlink()
+    (layer / "jmespath" / "__init__.py").write_text("__version__ = '1.0.1'\n")
+    assert zygote.ships_runtime_packages([str(layer)], str(site))  # other contents: its own
+
+
+def test_the_first_copy_on_the_path_is_the_one_compared(tmp_path):
+    site, code, layer = tmp_path / "site", tmp_path / "code", tmp_path / "layer"
+    for folder, text in ((site, "same"), (code, "other"), (layer, "same")):
+        folder.mkdir()
+        (folder / "six.py").write_text(text)
+    assert zygote.ships_runtime_packages([str(code), str(layer)], str(site))
+    assert not zygote.ships_runtime_packages([str(layer), str(code)], str(site))
