@@ -323,13 +323,15 @@ class LocalProcessExecutor(RuntimeExecutor):
             return InvocationResult(request_id, timeout_body(request_id, timeout), is_error=True,
                                     logs=self.printed_since(log_offset)
                                     + self.end_lines(request_id, timeout, "timeout"))
-        except (requests.exceptions.RequestException, ValueError):
+        except (requests.exceptions.RequestException, ValueError) as exc:
             # No answer, or not JSON: the environment died, or is alive but broken (then it is ended here, so
             # the next invocation gets a fresh one, and nothing is left waiting on a process that still runs).
             code = self.exit_code(STOP_GRACE_SECONDS)
             if code is None:
                 self.kill()
                 code = self.exit_code(0)
+            LOG.warning("Lambda environment %s (pid %s) gave no answer to %s (%s: %s); exit status %s",
+                        self.id, self.pid, request_id, type(exc).__name__, exc, code)
             body = json.dumps({"errorType": "Runtime.ExitError",
                                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
                                                f"exit status {code}"}).encode()
