@@ -38,15 +38,23 @@ class Choreographed(Style):
         forward = forward_steps(tuple(self.tables), pivot)
         redrive = self.deployment.function("redrive", "booking.redrive.handler", packages=("booking",),
                                            env={"ALERTS_URL": self.alerts.url}) if forward else None
-        for service, reacts_to in contract.reactions(tuple(self.tables)).items():
+        for service, reacts_to in contract.reactions(tuple(self.tables), forward).items():
             self.event_service(service, reacts_to, on_failure=redrive.arn if service in forward else None)
 
     def env(self, service: str, reacts_to: dict[str, str]) -> dict[str, str]:
-        """A service's configuration: what it reacts to, where it publishes, its tables."""
+        """A service's configuration: what it reacts to, where it publishes, its tables (with a pivot: whether
+        it comes after it, and the trip service's alert queue)."""
+        from booking.definition import forward_steps
+
         env = {"SERVICE": service, "EVENT_BUS": self.bus, "TRACE_TABLE": self.trace, "TRIPS_TABLE": self.trips,
                "REACTS_TO": json.dumps(reacts_to, sort_keys=True)}
         if service in self.tables:
             env["TABLE"] = self.tables[service]
+        forward = forward_steps(tuple(self.tables), self.options.get("pivot"))
+        if service in forward:
+            env["AFTER_PIVOT"] = "true"
+        elif forward and service not in self.tables:
+            env["ALERTS_URL"] = self.alerts.url
         return env
 
     def event_service(self, service: str, reacts_to: dict[str, str], on_failure: str | None = None) -> Function:
