@@ -165,9 +165,9 @@ def saga_choreographed(steps: tuple[str, ...] | None = None, pivot: str | None =
         output(template, f"{title(service)}FunctionName", ref(f"{title(service)}Function"), f"the {service} service")
     if forward:  # invokes the services by ARN from the failure record: a name pattern, not a Ref (no cycle)
         resources["RedriveFunction"] = function(
-            "booking.redrive.handler", {"ALERTS_URL": ref("Alerts")},
+            "booking.redrive.handler", {"EVENT_BUS": ref("Bus"), "STEPS": json.dumps(list(steps)), "PIVOT": pivot},
             [{"LambdaInvokePolicy": {"FunctionName": {"Fn::Sub": "${AWS::StackName}-"}}},
-             {"SQSSendMessagePolicy": {"QueueName": att("Alerts", "QueueName")}}])
+             {"EventBridgePutEventsPolicy": {"EventBusName": ref("Bus")}}])  # gives up: <Step>BookingStuck
     return template
 
 

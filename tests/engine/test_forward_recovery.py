@@ -52,3 +52,21 @@ def test_the_state_machine_escalates_instead_of_cancelling(pivoted):
     assert definition["BookFlight"]["Catch"][0]["Next"] == "CancelFlight"  # the pivot still compensates
     assert definition["TripNeedsAttention"] == {"Type": "Fail", "Error": "TripNeedsAttention",
                                                 "Cause": "a booking after the pivot failed; a human was alerted"}
+
+
+def test_when_the_redrives_run_out_the_choreographed_step_is_stuck_not_undone(deployment):
+    saga = ob.styles.Choreographed.deploy(deployment, pivot="flight", stack=False)
+    lam = ob.clients.client("lambda")
+    config = lam.get_function_event_invoke_config(FunctionName=saga.functions["car"].name)
+    redrive = config["DestinationConfig"]["OnFailure"]["Destination"]  # no rounds left: it gives up at once
+    env = lam.get_function_configuration(FunctionName=redrive)["Environment"]["Variables"]
+    lam.update_function_configuration(FunctionName=redrive, Environment={"Variables": {**env, "MAX_REDRIVES": "0"}})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=redrive)
+    saga.request({"trip_id": "fwd-down", "amount": 10, "fail": {"car": "outage"}})
+    alerts = saga_failures.alerts(saga, 1, timeout=90)
+    assert saga.wait_final(["fwd-down"]) == {"fwd-down": "NEEDS_ATTENTION"}
+    assert [(a["trip"], a["service"], a["error"]) for a in alerts] == [
+        ("fwd-down", "car", "ServiceUnavailable after 0 redrive rounds")]
+    table = ob.saga.bookings(saga, ["fwd-down"])
+    assert table.loc["fwd-down", ["hotel", "flight", "car"]].tolist() == ["BOOKED", "BOOKED", "-"]
+    assert saga_failures.attempts(saga, "fwd-down")["car"] == 3  # Lambda's own attempts, no redrive round

@@ -262,3 +262,22 @@ def test_after_the_pivot_a_refusal_goes_to_the_trip_service_only(monkeypatch):
     choreographed.handler({"detail-type": "CarBookingStuck", "detail": published[-1][1]}, None)
     assert alerts == [("g", "car", "BookingFailed")] and published[-1][0] == "TripNeedsAttention"
     assert tables["TRIPS_TABLE"].items["g"]["status"] == "NEEDS_ATTENTION"
+
+
+def test_redrive_tries_again_then_declares_the_step_stuck(monkeypatch):
+    from booking import redrive
+
+    invoked, published = [], []
+    fake = type("Lambda", (), {"invoke": lambda self, **kwargs: invoked.append(json.loads(kwargs["Payload"]))})()
+    monkeypatch.setattr(redrive.boto3, "client", lambda name: fake)
+    monkeypatch.setattr(redrive, "publish", lambda kind, detail, source: published.append((kind, detail)))
+    monkeypatch.setenv("STEPS", json.dumps(definition.STEPS))
+    monkeypatch.setenv("PIVOT", "flight")
+    trip = {"trip_id": "o", "fail": {"car": "outage"}}
+    record = {"requestPayload": {"detail-type": "FlightBooked", "detail": trip},
+              "requestContext": {"functionArn": "arn:car"}, "responsePayload": {"errorType": "ServiceUnavailable"}}
+    assert redrive.handler(record, None) == {"redriven": 1, "gave_up": False} and invoked[0]["redriven"] == 1
+    spent = {**record, "requestPayload": {**record["requestPayload"], "redriven": redrive.MAX_REDRIVES}}
+    assert redrive.handler(spent, None)["gave_up"] and len(invoked) == 1
+    assert published == [("CarBookingStuck", {**trip, "stuck": {
+        "step": "car", "error": f"ServiceUnavailable after {redrive.MAX_REDRIVES} redrive rounds"}})]

@@ -29,15 +29,16 @@ class Choreographed(Style):
 
     def build(self, pivot: str | None = None) -> None:
         """A bus, one function per service (and the trip service), rules wired from the event contract; with a
-        pivot, the services after it redrive their failed events (forward recovery) instead of alerting."""
+        pivot, the services after it redrive their failed events (forward recovery) instead of alerting, and a
+        step stuck after it makes the trip service alert."""
         from booking import contract
         from booking.definition import forward_steps
 
         self.options = {"pivot": pivot}
         self.bus = self.deployment.bus("bus")
         forward = forward_steps(tuple(self.tables), pivot)
-        redrive = self.deployment.function("redrive", "booking.redrive.handler", packages=("booking",),
-                                           env={"ALERTS_URL": self.alerts.url}) if forward else None
+        redrive = self.deployment.function("redrive", "booking.redrive.handler", packages=("booking",), env={
+            "EVENT_BUS": self.bus, "STEPS": json.dumps(list(self.tables)), "PIVOT": pivot}) if forward else None
         for service, reacts_to in contract.reactions(tuple(self.tables), forward).items():
             self.event_service(service, reacts_to, on_failure=redrive.arn if service in forward else None)
 
