@@ -43,13 +43,21 @@ def bookings(saga: Style, trip_ids: list[str] | None = None) -> pd.DataFrame:
 def violations(table: pd.DataFrame, alerted: set[str] = frozenset()) -> list[str]:
     """Trips breaking the invariant: confirmed => all three BOOKED; otherwise none left BOOKED.
 
-    Trips for which a compensation failed and a human was alerted are reported as such, not hidden.
+    Trips for which a compensation failed and a human was alerted are reported as such, not hidden. A trip
+    NEEDS_ATTENTION (a step after the pivot failed for good: the saga stopped without undoing anything) is
+    accepted only if a human was alerted about it.
     """
+    from booking.definition import NEEDS_ATTENTION
+
     found = []
     services = [c for c in table.columns if c != "trip"]
     for trip_id, row in table.iterrows():
         booked = [s for s in services if row[s] == "BOOKED"]
-        if row["trip"] == "CONFIRMED" and len(booked) != len(services):
+        if row["trip"] == NEEDS_ATTENTION:
+            if trip_id not in alerted:
+                found.append(f"{trip_id}: {NEEDS_ATTENTION} but no human was alerted "
+                             f"({', '.join(booked) or 'nothing'} booked)")
+        elif row["trip"] == "CONFIRMED" and len(booked) != len(services):
             found.append(f"{trip_id}: confirmed but only {booked or 'nothing'} booked")
         elif row["trip"] != "CONFIRMED" and booked:
             note = " (alerted: waiting for a human)" if trip_id in alerted else ""

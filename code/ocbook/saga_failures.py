@@ -8,7 +8,8 @@
 - a stuck trip: ``watchdog`` deploys a timer per trip (a delayed SQS message) and a function that, when the
   timer fires on a trip still open, declares the silent step failed so the saga's own compensations run;
 - a step that cannot be undone: a saga deployed with a pivot (``deploy(deployment, pivot="flight")``, either
-  style) retries the steps after it until they succeed; ``attempts`` and ``refunds`` show what that took.
+  style) retries the steps after it until they succeed; if one fails for good the saga stops, alerts and marks
+  the trip NEEDS_ATTENTION, the pivot kept; ``attempts`` and ``refunds`` show what that took.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def alerts(saga, count: int, timeout: float = 30) -> list[dict]:
     found = []
     for message in wait.messages(saga.alerts.url, count, timeout=timeout):
         record = message["Body"]
+        if "problem" in record:  # a saga's own alert (a step after the pivot failed for good), not Lambda's record
+            found.append(escalation(record))
+            continue
         payload, context = record.get("requestPayload") or {}, record.get("requestContext") or {}
         found.append({"trip": (payload.get("detail") or {}).get("trip_id", "?"),
                       "service": service_of(saga, context.get("functionArn", "")),
@@ -34,6 +38,14 @@ def alerts(saga, count: int, timeout: float = 30) -> list[dict]:
                       "attempts": context.get("approximateInvokeCount"),
                       "error": (record.get("responsePayload") or {}).get("errorType", "?")})
     return found
+
+
+def escalation(alert: dict) -> dict:
+    """A saga's own alert ({trip_id, step, problem, error}, either style) in the fields alerts() returns."""
+    error = alert.get("error")
+    return {"trip": alert.get("trip_id", "?"), "service": alert.get("step", "?"), "event": "-",
+            "condition": alert["problem"], "attempts": None,
+            "error": error.get("Error", "?") if isinstance(error, dict) else str(error)}
 
 
 def service_of(saga, function_arn: str) -> str:

@@ -128,7 +128,7 @@ def saga_orchestrated(steps: tuple[str, ...] | None = None, approvals: bool = Fa
 def saga_choreographed(steps: tuple[str, ...] | None = None, pivot: str | None = None) -> dict:
     """The choreographed travel saga: a bus, a function per service (and the trip service), rules from the
     event contract, retries exhausted -> the alert queue; with a pivot, the services after it are redriven
-    (booking.redrive) instead: forward recovery."""
+    (booking.redrive) instead: forward recovery; when one fails for good, the trip service alerts."""
     from booking import contract
     from booking.definition import forward_steps
 
@@ -140,7 +140,7 @@ def saga_choreographed(steps: tuple[str, ...] | None = None, pivot: str | None =
     resources = template["Resources"]
     resources["Bus"] = {"Type": "AWS::Events::EventBus", "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}-bus"}}}
     output(template, "EventBusName", ref("Bus"), "publish TripRequested here")
-    for service, reacts_to in contract.reactions(steps).items():
+    for service, reacts_to in contract.reactions(steps, forward).items():
         env = {"SERVICE": service, "EVENT_BUS": ref("Bus"), "TRACE_TABLE": ref("Trace"), "TRIPS_TABLE": ref("Trips"),
                "REACTS_TO": json.dumps(reacts_to, sort_keys=True)}
         policies = [{"EventBridgePutEventsPolicy": {"EventBusName": ref("Bus")}},
@@ -148,8 +148,13 @@ def saga_choreographed(steps: tuple[str, ...] | None = None, pivot: str | None =
         if service in steps:
             env["TABLE"] = ref(f"{title(service)}Bookings")
             policies.append({"DynamoDBCrudPolicy": {"TableName": ref(f"{title(service)}Bookings")}})
-        else:  # the trip service records the final status
+            if service in forward:  # fails for good with <S>BookingStuck: nothing is undone
+                env["AFTER_PIVOT"] = "true"
+        else:  # the trip service records the final status (with a pivot: alerts when a later step is stuck)
             policies.append({"DynamoDBWritePolicy": {"TableName": ref("Trips")}})
+            if forward:
+                env["ALERTS_URL"] = ref("Alerts")
+                policies.append({"SQSSendMessagePolicy": {"QueueName": att("Alerts", "QueueName")}})
         resources[f"{title(service)}Function"] = function(
             "booking.choreographed.handler", env, policies,
             Events={"Reactions": {"Type": "EventBridgeRule", "Properties": {
@@ -160,9 +165,9 @@ def saga_choreographed(steps: tuple[str, ...] | None = None, pivot: str | None =
         output(template, f"{title(service)}FunctionName", ref(f"{title(service)}Function"), f"the {service} service")
     if forward:  # invokes the services by ARN from the failure record: a name pattern, not a Ref (no cycle)
         resources["RedriveFunction"] = function(
-            "booking.redrive.handler", {"ALERTS_URL": ref("Alerts")},
+            "booking.redrive.handler", {"EVENT_BUS": ref("Bus"), "STEPS": json.dumps(list(steps)), "PIVOT": pivot},
             [{"LambdaInvokePolicy": {"FunctionName": {"Fn::Sub": "${AWS::StackName}-"}}},
-             {"SQSSendMessagePolicy": {"QueueName": att("Alerts", "QueueName")}}])
+             {"EventBridgePutEventsPolicy": {"EventBusName": ref("Bus")}}])  # gives up: <Step>BookingStuck
     return template
 
 

@@ -104,8 +104,8 @@ def state_of(frame: pd.DataFrame, trip_id: str) -> dict:
     if runs.empty:
         return {"trip": trip_id, "state": "UNKNOWN", "last event": "-", "services involved": 0}
     emitted = [event for out in runs["events_out"] for event in out]
-    state = ("CONFIRMED" if "TripConfirmed" in emitted else "CANCELLED" if "TripCancelled" in emitted
-             else "IN PROGRESS")
+    ends = {"TripConfirmed": "CONFIRMED", "TripCancelled": "CANCELLED", "TripNeedsAttention": "NEEDS_ATTENTION"}
+    state = next((state for event, state in ends.items() if event in emitted), "IN PROGRESS")
     return {"trip": trip_id, "state": state, "last event": emitted[-1] if emitted else runs.iloc[-1]["event_in"],
             "services involved": runs["service"].nunique()}
 

@@ -217,3 +217,67 @@ def test_jsonata_definition_has_the_same_states_and_transitions(asl):
     assert transitions(jsonata) == transitions(asl) and jsonata["StartAt"] == asl["StartAt"]
     text = json.dumps(jsonata)
     assert "Parameters" not in text and "ResultPath" not in text and "$$" not in text  # JSONata fields only
+
+
+def test_after_the_pivot_a_failure_escalates_and_never_reaches_the_cancellations():
+    arns = {s: s for s in definition.STEPS}
+    pivoted = definition.saga(arns, "trips", "q", pivot="flight")
+    jsonata = definition.saga_jsonata(arns, "trips", "q", pivot="flight")
+    for machine in (pivoted, jsonata):
+        states = machine["States"]
+        assert states["BookCar"]["Catch"][0]["Next"] == "EscalateCar"
+        assert [states["EscalateCar"]["Next"], states["RecordNeedsAttention"]["Next"]] == [
+            "RecordNeedsAttention", "TripNeedsAttention"]
+        assert states["TripNeedsAttention"]["Type"] == "Fail"
+        assert states["BookFlight"]["Catch"][0]["Next"] == "CancelFlight"  # control: the pivot compensates
+    assert pivoted["States"]["RecordNeedsAttention"]["Parameters"]["Item"]["status"] == {"S": "NEEDS_ATTENTION"}
+    assert transitions(jsonata) == transitions(pivoted)
+    plain = definition.saga(arns, "trips", "q")
+    assert not {"EscalateCar", "RecordNeedsAttention", "TripNeedsAttention"} & set(plain["States"])
+
+
+def test_after_the_pivot_a_refusal_goes_to_the_trip_service_only(monkeypatch):
+    from booking import choreographed
+
+    forward = definition.forward_steps(definition.STEPS, "flight")
+    reactions = contract.reactions(definition.STEPS, forward)
+    assert reactions["trip"]["CarBookingStuck"] == "attention"
+    assert not [s for s, reacts in reactions.items() if s != "trip" and "CarBookingStuck" in reacts]
+    assert reactions == {**contract.REACTIONS, "trip": {**contract.REACTIONS["trip"], "CarBookingStuck": "attention"}}
+    tables = {"TABLE": FakeTable(), "TRIPS_TABLE": FakeTable()}
+    published, alerts = [], []
+    monkeypatch.setattr(choreographed, "table", lambda variable: tables[variable])
+    monkeypatch.setattr(choreographed, "publish", lambda kind, detail, source: published.append((kind, detail)))
+    monkeypatch.setattr(choreographed, "alert", lambda *args: alerts.append(args))
+    monkeypatch.setattr(choreographed.trace, "record", lambda *args, **kwargs: None)
+    monkeypatch.setenv("SERVICE", "car")
+    monkeypatch.setenv("REACTS_TO", json.dumps(reactions["car"]))
+    gone = {"trip_id": "g", "fail": {"car": "permanent"}}
+    choreographed.handler({"detail-type": "FlightBooked", "detail": gone}, None)
+    monkeypatch.setenv("AFTER_PIVOT", "true")
+    choreographed.handler({"detail-type": "FlightBooked", "detail": gone}, None)
+    assert [kind for kind, _ in published] == ["CarBookingFailed", "CarBookingStuck"]  # control: without the pivot
+    monkeypatch.setenv("SERVICE", "trip")
+    monkeypatch.setenv("REACTS_TO", json.dumps(reactions["trip"]))
+    choreographed.handler({"detail-type": "CarBookingStuck", "detail": published[-1][1]}, None)
+    assert alerts == [("g", "car", "BookingFailed")] and published[-1][0] == "TripNeedsAttention"
+    assert tables["TRIPS_TABLE"].items["g"]["status"] == "NEEDS_ATTENTION"
+
+
+def test_redrive_tries_again_then_declares_the_step_stuck(monkeypatch):
+    from booking import redrive
+
+    invoked, published = [], []
+    fake = type("Lambda", (), {"invoke": lambda self, **kwargs: invoked.append(json.loads(kwargs["Payload"]))})()
+    monkeypatch.setattr(redrive.boto3, "client", lambda name: fake)
+    monkeypatch.setattr(redrive, "publish", lambda kind, detail, source: published.append((kind, detail)))
+    monkeypatch.setenv("STEPS", json.dumps(definition.STEPS))
+    monkeypatch.setenv("PIVOT", "flight")
+    trip = {"trip_id": "o", "fail": {"car": "outage"}}
+    record = {"requestPayload": {"detail-type": "FlightBooked", "detail": trip},
+              "requestContext": {"functionArn": "arn:car"}, "responsePayload": {"errorType": "ServiceUnavailable"}}
+    assert redrive.handler(record, None) == {"redriven": 1, "gave_up": False} and invoked[0]["redriven"] == 1
+    spent = {**record, "requestPayload": {**record["requestPayload"], "redriven": redrive.MAX_REDRIVES}}
+    assert redrive.handler(spent, None)["gave_up"] and len(invoked) == 1
+    assert published == [("CarBookingStuck", {**trip, "stuck": {
+        "step": "car", "error": f"ServiceUnavailable after {redrive.MAX_REDRIVES} redrive rounds"}})]

@@ -183,3 +183,13 @@ def test_durable_bills_its_invocations_not_its_step_attempts(monkeypatch):
     assert saga.billed("a", steps, requests=1) == {"ddb_writes": 1}
     chore = styles.Choreographed(None, {}, "trips", "t", None)  # control: one function per service, one run each
     assert chore.function_runs(steps, 4).to_dict() == steps.to_dict()
+
+
+def test_after_the_pivot_the_choreographed_trip_service_can_alert():
+    plain = styles.Choreographed.template()["Resources"]
+    pivoted = styles.Choreographed.template(pivot="flight")["Resources"]
+    def env(resources, name):
+        return resources[f"{name}Function"]["Properties"]["Environment"]["Variables"]
+    assert env(pivoted, "Car")["AFTER_PIVOT"] == "true" and "AFTER_PIVOT" not in env(pivoted, "Flight")
+    assert "ALERTS_URL" in env(pivoted, "Trip") and "ALERTS_URL" not in env(plain, "Trip")
+    assert "CarBookingStuck" in env(pivoted, "Trip")["REACTS_TO"] and "Stuck" not in json.dumps(plain)

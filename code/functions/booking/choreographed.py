@@ -6,7 +6,9 @@ import json
 import os
 import time
 
-from booking import contract, core, naive
+import boto3
+
+from booking import contract, core, definition, naive
 from fnlib import trace
 from fnlib.bus import publish
 from fnlib.store import table
@@ -28,9 +30,10 @@ def handler(event, context):
     except Exception as exc:  # transient or compensation failure: the platform retries
         trace.record(trip["trip_id"], service, kind, [], started, outcome=type(exc).__name__)
         raise
-    emitted = contract.emits(service, action, outcome)
+    emitted = contract.emits(service, action, outcome, forward=os.environ.get("AFTER_PIVOT") == "true")
     if emitted:
-        publish(emitted, trip, contract.SOURCE)
+        stuck = {"stuck": {"step": service, "error": outcome}} if emitted.endswith("BookingStuck") else {}
+        publish(emitted, {**trip, **stuck}, contract.SOURCE)
     trace.record(trip["trip_id"], service, kind, [emitted] if emitted else [], started,
                  outcome="ok" if outcome == "ok" else "refused")
     return {"emitted": emitted}
@@ -42,15 +45,25 @@ def reactions(service: str) -> dict[str, str]:
     return json.loads(configured) if configured else contract.REACTIONS[service]
 
 
+def alert(trip_id: str, step: str, error: str) -> None:
+    """Tell a human on the alert queue (ALERTS_URL) which step failed after the pivot; the same message as the
+    state machine's escalation."""
+    body = {"trip_id": trip_id, "step": step, "problem": definition.STUCK_PROBLEM, "error": error}
+    boto3.client("sqs").send_message(QueueUrl=os.environ["ALERTS_URL"], MessageBody=json.dumps(body))
+
+
 def run(service: str, action: str, trip: dict) -> str:
-    """Do the action; 'ok', or 'failed' when the service refuses it."""
+    """Do the action; 'ok', or the refusal's name (BookingFailed, AlreadyCancelled) when the service refuses it."""
     if service == "trip":
-        status = "CONFIRMED" if action == "confirm" else "CANCELLED"
+        status = {"confirm": "CONFIRMED", "attention": definition.NEEDS_ATTENTION}.get(action, "CANCELLED")
+        if action == "attention":  # a step after the pivot failed for good: a human finishes the trip
+            stuck = trip.get("stuck") or {}
+            alert(trip["trip_id"], stuck.get("step", "?"), stuck.get("error", "?"))
         table("TRIPS_TABLE").put_item(Item={"pk": trip["trip_id"], "status": status, "style": "choreographed"})
         return "ok"
     steps = naive if os.environ.get("VARIANT") == "naive" else core
     try:
         getattr(steps, action)(table("TABLE"), service, trip)
-    except REFUSED:
-        return "failed"
+    except REFUSED as refusal:
+        return type(refusal).__name__
     return "ok"

@@ -6,6 +6,11 @@ book or was cancelled; the trip service confirms on the last step's
 <Sn>Booked and closes the trip as cancelled when the first step failed or
 was cancelled. Every event's detail is the trip request itself; trip_id
 doubles as the correlation id.
+
+With a pivot (a step that cannot be undone), a step after it that fails for
+good emits <S>BookingStuck instead of <S>BookingFailed: no service cancels
+on it (the pivot stays booked); the trip service alerts a human and marks
+the trip NEEDS_ATTENTION.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ def event(service: str, what: str) -> str:
     return f"{service.capitalize()}{what}"
 
 
-def reactions(steps: tuple[str, ...] = STEPS) -> dict[str, dict[str, str]]:
-    """service -> {event it reacts to: action}."""
+def reactions(steps: tuple[str, ...] = STEPS, forward: tuple[str, ...] = ()) -> dict[str, dict[str, str]]:
+    """service -> {event it reacts to: action}; `forward`: the steps after the pivot (their BookingStuck goes to
+    the trip service only)."""
     found: dict[str, dict[str, str]] = {step: {} for step in steps}
     found[TRIP] = {}
     for index, step in enumerate(steps):
@@ -35,15 +41,18 @@ def reactions(steps: tuple[str, ...] = STEPS) -> dict[str, dict[str, str]]:
     found[TRIP][event(steps[0], "BookingFailed")] = "cancel"
     if len(steps) > 1:
         found[TRIP][event(steps[0], "Cancelled")] = "cancel"
+    for step in forward:
+        found[TRIP][event(step, "BookingStuck")] = "attention"
     return found
 
 
-def emits(service: str, action: str, outcome: str) -> str | None:
-    """The event a service emits after an action ends with an outcome ('ok' or 'failed')."""
+def emits(service: str, action: str, outcome: str, forward: bool = False) -> str | None:
+    """The event a service emits after an action ends with an outcome ('ok' or why it failed); `forward`: the
+    service is after the pivot."""
     if service == TRIP:
-        return "TripConfirmed" if action == "confirm" else "TripCancelled"
+        return {"confirm": "TripConfirmed", "attention": "TripNeedsAttention"}.get(action, "TripCancelled")
     if action == "book":
-        return event(service, "Booked" if outcome == "ok" else "BookingFailed")
+        return event(service, "Booked" if outcome == "ok" else "BookingStuck" if forward else "BookingFailed")
     return event(service, "Cancelled") if outcome == "ok" else None
 
 

@@ -16,6 +16,10 @@ LAMBDA_SERVICE_RETRY = {"ErrorEquals": ["Lambda.ClientExecutionTimeoutException"
 # steps are retried until they succeed instead of compensating (a retrier's MaxAttempts may go up to 99,999,999).
 FORWARD_RETRY = {"ErrorEquals": ["ServiceUnavailable"], "IntervalSeconds": 1, "MaxAttempts": 10,
                  "BackoffRate": 1.5, "MaxDelaySeconds": 3, "JitterStrategy": "FULL"}
+# When a step after the pivot fails for good (or its forward retries run out) the saga must not go back: undoing
+# the pivot is what it cannot do. It stops instead, tells a human on the alert queue and marks the trip.
+NEEDS_ATTENTION = "NEEDS_ATTENTION"
+STUCK_PROBLEM = "booking failed after the pivot: finish the trip by hand"
 COMPENSATION_RETRY = {"ErrorEquals": ["CancellationFailed", "States.TaskFailed"], "IntervalSeconds": 1,
                       "MaxAttempts": 2, "BackoffRate": 1.5}
 
@@ -34,13 +38,27 @@ def forward_steps(steps: tuple[str, ...], pivot: str | None) -> tuple[str, ...]:
     return steps[steps.index(pivot) + 1:]
 
 
+def caught_by(step: str, forward: bool) -> str:
+    """Where a booking's failure goes: the cancellations from this step, or (after the pivot) the escalation."""
+    return f"Escalate{title(step)}" if forward else f"Cancel{title(step)}"
+
+
 def book_state(step: str, arn: str, next_state: str, forward: bool = False) -> dict:
     """A booking task: retried on transient errors (ours and Lambda's; for a step after the pivot, many more
-    times), any other failure compensates from here."""
+    times); any other failure compensates from here, or, after the pivot, escalates to a human."""
     retry = [FORWARD_RETRY if forward else TRANSIENT_RETRY, LAMBDA_SERVICE_RETRY]
     return {"Type": "Task", "Resource": arn, "Parameters": {"action": "book", "trip.$": "$"},
             "ResultPath": f"$.results.{step}", "Next": next_state, "Retry": retry,
-            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"Cancel{title(step)}"}]}
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": caught_by(step, forward)}]}
+
+
+def escalate_state(step: str, alerts_url: str, next_state: str) -> dict:
+    """After the pivot: tell a human on the alert queue which step failed and why (nothing is undone)."""
+    return {f"Escalate{title(step)}": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "ResultPath": None,
+        "Parameters": {"QueueUrl": alerts_url, "MessageBody": {
+            "trip_id.$": "$.trip_id", "step": step, "problem": STUCK_PROBLEM, "error.$": "$.error"}},
+        "Next": next_state}}
 
 
 def cancel_states(step: str, arn: str, alerts_url: str, next_state: str) -> dict:
@@ -87,15 +105,16 @@ def saga(functions: dict[str, str], trips_table: str, alerts_url: str, approvals
          steps: tuple[str, ...] = STEPS, pivot: str | None = None) -> dict:
     """The trip saga over `steps`. With approvals_url, trips over APPROVAL_LIMIT wait for a payment approval
     (.waitForTaskToken) after the last booking; a rejection compensates every step. With a pivot, the steps
-    after it are recovered forward (FORWARD_RETRY)."""
+    after it are recovered forward (FORWARD_RETRY) and, if that fails, escalated: alert, NEEDS_ATTENTION, stop."""
     states = skeleton(functions, trips_table, alerts_url, approvals_url, steps,
-                      book_state, cancel_states, record_state, approval_states, pivot)
+                      book_state, cancel_states, record_state, approval_states, pivot, escalate_state)
     return {"Comment": "Trip booking saga (after Yan Cui's example)", "StartAt": f"Book{title(steps[0])}",
             "States": states}
 
 
 def skeleton(functions: dict[str, str], trips_table: str, alerts_url: str, approvals_url: str | None,
-             steps: tuple[str, ...], book, cancel, record, approval, pivot: str | None = None) -> dict:
+             steps: tuple[str, ...], book, cancel, record, approval, pivot: str | None = None,
+             escalate=None) -> dict:
     """The saga's states and transitions, each state written by the given builders (one query language)."""
     states: dict = {}
     forward = forward_steps(steps, pivot)
@@ -113,6 +132,12 @@ def skeleton(functions: dict[str, str], trips_table: str, alerts_url: str, appro
     states["RecordCancelled"] = record(trips_table, "CANCELLED", "TripCancelled")
     states["TripCancelled"] = {"Type": "Fail", "Error": "TripCancelled",
                                "Cause": "a booking failed; the saga undid the others"}
+    for step in forward:  # after the pivot: alert, mark the trip, stop (never into the cancellations)
+        states.update(escalate(step, alerts_url, "RecordNeedsAttention"))
+    if forward:
+        states["RecordNeedsAttention"] = record(trips_table, NEEDS_ATTENTION, "TripNeedsAttention")
+        states["TripNeedsAttention"] = {"Type": "Fail", "Error": "TripNeedsAttention",
+                                        "Cause": "a booking after the pivot failed; a human was alerted"}
     return states
 
 
@@ -139,7 +164,17 @@ def book_state_jsonata(step: str, arn: str, next_state: str, forward: bool = Fal
             "Output": merged(step, "$states.result", under="results"), "Next": next_state,
             "Retry": [FORWARD_RETRY if forward else TRANSIENT_RETRY, LAMBDA_SERVICE_RETRY],
             "Catch": [{"ErrorEquals": ["States.ALL"], "Output": merged("error", "$states.errorOutput"),
-                       "Next": f"Cancel{title(step)}"}]}
+                       "Next": caught_by(step, forward)}]}
+
+
+def escalate_state_jsonata(step: str, alerts_url: str, next_state: str) -> dict:
+    """escalate_state in JSONata."""
+    return {f"Escalate{title(step)}": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "Output": UNCHANGED,
+        "Arguments": {"QueueUrl": alerts_url, "MessageBody": {
+            "trip_id": "{% $states.input.trip_id %}", "step": step, "problem": STUCK_PROBLEM,
+            "error": "{% $states.input.error %}"}},
+        "Next": next_state}}
 
 
 def cancel_states_jsonata(step: str, arn: str, alerts_url: str, next_state: str) -> dict:
@@ -188,6 +223,7 @@ def saga_jsonata(functions: dict[str, str], trips_table: str, alerts_url: str, a
                  steps: tuple[str, ...] = STEPS, pivot: str | None = None) -> dict:
     """saga() written in JSONata: the same states, paths and outcomes."""
     states = skeleton(functions, trips_table, alerts_url, approvals_url, steps, book_state_jsonata,
-                      cancel_states_jsonata, record_state_jsonata, approval_states_jsonata, pivot)
+                      cancel_states_jsonata, record_state_jsonata, approval_states_jsonata, pivot,
+                      escalate_state_jsonata)
     return {"Comment": "Trip booking saga (after Yan Cui's example), in JSONata", "QueryLanguage": "JSONata",
             "StartAt": f"Book{title(steps[0])}", "States": states}

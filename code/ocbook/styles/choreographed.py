@@ -29,24 +29,33 @@ class Choreographed(Style):
 
     def build(self, pivot: str | None = None) -> None:
         """A bus, one function per service (and the trip service), rules wired from the event contract; with a
-        pivot, the services after it redrive their failed events (forward recovery) instead of alerting."""
+        pivot, the services after it redrive their failed events (forward recovery) instead of alerting, and a
+        step stuck after it makes the trip service alert."""
         from booking import contract
         from booking.definition import forward_steps
 
         self.options = {"pivot": pivot}
         self.bus = self.deployment.bus("bus")
         forward = forward_steps(tuple(self.tables), pivot)
-        redrive = self.deployment.function("redrive", "booking.redrive.handler", packages=("booking",),
-                                           env={"ALERTS_URL": self.alerts.url}) if forward else None
-        for service, reacts_to in contract.reactions(tuple(self.tables)).items():
+        redrive = self.deployment.function("redrive", "booking.redrive.handler", packages=("booking",), env={
+            "EVENT_BUS": self.bus, "STEPS": json.dumps(list(self.tables)), "PIVOT": pivot}) if forward else None
+        for service, reacts_to in contract.reactions(tuple(self.tables), forward).items():
             self.event_service(service, reacts_to, on_failure=redrive.arn if service in forward else None)
 
     def env(self, service: str, reacts_to: dict[str, str]) -> dict[str, str]:
-        """A service's configuration: what it reacts to, where it publishes, its tables."""
+        """A service's configuration: what it reacts to, where it publishes, its tables (with a pivot: whether
+        it comes after it, and the trip service's alert queue)."""
+        from booking.definition import forward_steps
+
         env = {"SERVICE": service, "EVENT_BUS": self.bus, "TRACE_TABLE": self.trace, "TRIPS_TABLE": self.trips,
                "REACTS_TO": json.dumps(reacts_to, sort_keys=True)}
         if service in self.tables:
             env["TABLE"] = self.tables[service]
+        forward = forward_steps(tuple(self.tables), self.options.get("pivot"))
+        if service in forward:
+            env["AFTER_PIVOT"] = "true"
+        elif forward and service not in self.tables:
+            env["ALERTS_URL"] = self.alerts.url
         return env
 
     def event_service(self, service: str, reacts_to: dict[str, str], on_failure: str | None = None) -> Function:
