@@ -33,10 +33,11 @@ def bookings(saga: Style, trip_ids: list[str] | None = None) -> pd.DataFrame:
                 rows.setdefault(item["pk"], {})[service] = item["status"]
     for item in wait.items(saga.trips):
         rows.setdefault(item["pk"], {})["trip"] = item["status"]
-    frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=[*saga.tables, "trip"]).fillna("-")
+    frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=[*saga.tables, "trip"])
+    frame = frame.astype(object).fillna("-")  # a column no trip wrote is all NaN (float): make it text first
     frame.index.name = "trip_id"
     if trip_ids is not None:
-        frame = frame.reindex(trip_ids).fillna("-")
+        frame = frame.reindex(trip_ids).astype(object).fillna("-")
     return frame.sort_index()
 
 
