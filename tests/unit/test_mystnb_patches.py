@@ -7,7 +7,7 @@ import nbformat
 from myst_nb.core import render
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_ext"))
-import merged_streams  # noqa: E402
+import mystnb_patches  # noqa: E402
 
 
 def stream(text):
@@ -16,7 +16,7 @@ def stream(text):
 
 
 def test_merging_for_the_page_leaves_the_notebook_outputs_as_they_were():
-    merged_streams.merge_copies()
+    mystnb_patches.merge_copies()
     outputs = [stream("table\n"), stream("cause: over the limit\n")]
     merged = render.coalesce_streams(outputs)
     assert [o.text for o in merged] == ["table\ncause: over the limit\n"]
@@ -24,7 +24,7 @@ def test_merging_for_the_page_leaves_the_notebook_outputs_as_they_were():
 
 
 def test_patching_twice_wraps_once():
-    merged_streams.merge_copies()
+    mystnb_patches.merge_copies()
     patched = render.coalesce_streams
-    merged_streams.merge_copies()
+    mystnb_patches.merge_copies()
     assert render.coalesce_streams is patched
