@@ -16,7 +16,6 @@ from typing import Callable
 
 from ocbook import package
 from ocbook.clients import client
-from ocbook.show import SUFFIX
 from ocbook.wait import poll
 
 LOG = logging.getLogger("ocbook.stacks")
@@ -125,7 +124,7 @@ def watch(name: str, verb: str, finished: set[str], failed: set[str], timeout: f
 
     began = client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
     seen = {event["EventId"] for event in began}
-    label = f"stack {label or SUFFIX.sub('', name)}" + ("" if verb == "created" else " (update)")
+    label = f"stack {label or name}" + ("" if verb == "created" else " (update)")
     with tqdm(desc=label, unit=" resources", disable=not progress, leave=False) as bar:
         def settled():
             for event in client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]:
