@@ -135,6 +135,14 @@ class BookEndpoints:
         return Response(json.dumps({"daemon_address": daemon_address()}), 200, mimetype="application/json")
 
 
+@hooks.on_infra_start(priority=100)
+def ocbook_lean_imports() -> None:
+    """First of the hooks (the others import Step Functions and CloudFormation): leave out the EC2 code they load."""
+    from ocbook_engine import lean
+
+    lean.install()
+
+
 @hooks.on_infra_start()
 def ocbook_engine_start() -> None:
     """Serve the book's endpoints and put Lambda's retry delays on the clock."""
