@@ -176,13 +176,15 @@ def test_stale_state_never_signals_an_unrelated_process(engine_env):
 
 
 def test_kill_9_then_start_leaves_nothing_of_the_crashed_run(engine_env):
-    """kill -9 of the engine: status names what it left behind; the next start ends it and says so."""
+    """kill -9 of the engine: status names what it left behind; the next start ends it, says so, clears its files."""
     home = engine_env["OCBOOK_ENGINE_HOME"]
     try:
         engine = started(engine_env)
         orphan = invoke(engine_env, probe_function(engine_env, "spawn_detached"), {})["pid"]
         environments = [p.pid for p in psutil.Process(engine).children(recursive=True)]
         assert orphan in environments and alive(orphan)
+        code_folders = list((Path(home) / "run" / engine_env["OCBOOK_ENGINE_PORT"] / "tmp" / "lambda").rglob("code"))
+        assert code_folders, "the probe function's unpacked code"
         os.kill(engine, signal.SIGKILL)
         ob.wait.poll(lambda: not alive(engine), 10, what="the engine to die")
         status = launch(engine_env, "status")
@@ -191,6 +193,7 @@ def test_kill_9_then_start_leaves_nothing_of_the_crashed_run(engine_env):
         assert restarted.returncode == 0 and "ready at" in restarted.stdout
         assert "left" in restarted.stdout and str(orphan) in restarted.stdout
         assert not any(alive(pid) for pid in environments)
+        assert not any(folder.exists() for folder in code_folders)  # the crashed run's temporary files are gone
     finally:
         launch(engine_env, "stop")
     assert leftovers(home) == []

@@ -503,6 +503,10 @@ def start() -> bool:
         raise EngineError(f"port {PORT} is taken by something that is not LocalStack; free it, or set "
                           "OCBOOK_ENGINE_PORT to start the engine elsewhere (and AWS_ENDPOINT_URL to match)")
     setup()
+    # What an earlier engine of this port left in its temporary folder (every function's unpacked code, their
+    # compiled modules, logs) is of no use to a new one, which starts with no functions: without this the
+    # folder grew by a few hundred MB a day of running chapters.
+    shutil.rmtree(TEMP_DIR, ignore_errors=True)
     env = engine_env()
     install_service_catalog()
     began = time.monotonic()
