@@ -14,6 +14,7 @@ holds only what AWS's Python runtime provides; each forked child calls
 
 from __future__ import annotations
 
+import functools
 import http.client
 import importlib
 import io
@@ -124,14 +125,21 @@ def peak_memory_mb() -> int:
     return 0
 
 
-def release_free_memory() -> None:
-    """Hand the pages malloc keeps free back to the system (glibc only; elsewhere nothing happens)."""
+@functools.cache
+def malloc_trim():
+    """glibc's malloc_trim, looked up once; None where there is none."""
     try:
         import ctypes
 
-        ctypes.CDLL(None).malloc_trim(0)
+        return ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+def release_free_memory() -> None:
+    """Hand the pages malloc keeps free back to the system (glibc only; elsewhere nothing happens)."""
+    if trim := malloc_trim():
+        trim(0)
 
 
 def error_body(error_type: str, message: str, stack: list[str] | None = None) -> dict:
